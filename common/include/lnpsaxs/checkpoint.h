@@ -1,0 +1,103 @@
+#pragma once
+// Stage outputs as checkpoints (design.md "Checkpoints").
+//
+// Every output file carries the attributes schema_version, stage, config_sha256 (the whole
+// resolved config), stage_sha256 (fingerprint of the config sections this output depends on; the
+// compatibility test), config_yaml (the resolved config text), lnpsaxs_version, created_utc and
+// complete (0 while written, set to 1 last). It is written as NAME.partial and renamed to NAME
+// only when complete, so a reader never sees half a file under the final name and a killed stage
+// leaves NAME.partial to resume from. Long stages keep a per-item `done` mask, flushed at batch
+// boundaries.
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lnpsaxs/h5.h"
+#include "lnpsaxs/mpi_env.h"
+
+namespace lnpsaxs::io {
+
+/// Version of the on-disk layout of all lnpsaxs outputs; bump on incompatible changes.
+constexpr std::int64_t kSchemaVersion = 1;
+
+/// Who made an output and under which config.
+struct Provenance {
+  std::string stage;          ///< "sample", "simulate", ...
+  std::string config_sha256;  ///< Config::sha256()
+  std::string stage_sha256;   ///< Config::fingerprint(sections the output depends on)
+  std::string config_yaml;    ///< Config::resolved_yaml()
+};
+
+/// "2026-11-21T10:00:00Z"
+std::string utc_now_iso8601();
+
+/// Writes the standard attributes (complete = 0) on the root group of `file`.
+void write_provenance(hid_t file, const Provenance& p);
+
+enum class OutputState { missing, partial, complete };
+
+/// What is on disk for an output path.
+struct OutputInfo {
+  OutputState state = OutputState::missing;
+  std::string path;          ///< the final path, or NAME.partial when state == partial
+  std::string stage;         ///< attribute `stage`, if readable
+  std::string stage_sha256;  ///< attribute `stage_sha256`, if readable
+  std::string created_utc;
+};
+
+std::string partial_path(const std::string& final_path);
+
+/// Looks at NAME (complete if it exists with complete = 1) and NAME.partial. Never throws for an
+/// unreadable file: it reports `missing` (an unreadable partial cannot be resumed anyway).
+OutputInfo inspect_output(const std::string& final_path);
+
+/// Writer of one output file as NAME.partial, renamed to NAME by commit(). Collective over `comm`
+/// (MPI_COMM_NULL for a serial file written by one process).
+class CheckpointWriter {
+ public:
+  /// Opens NAME.partial. If it exists, was made with the same stage_sha256 and `allow_resume`
+  /// is true, it is reopened and resumed() is true; otherwise it is created afresh.
+  CheckpointWriter(const std::string& final_path, const Provenance& p, MPI_Comm comm, bool allow_resume);
+  File& file() { return file_; }
+  hid_t id() const { return file_.id(); }
+  bool resumed() const { return resumed_; }
+  const std::string& final_path() const { return final_path_; }
+  /// Marks complete = 1, closes, and renames NAME.partial → NAME (replacing an older NAME).
+  /// Collective. After commit the writer is closed.
+  void commit();
+
+ private:
+  File file_;
+  std::string final_path_;
+  MPI_Comm comm_;
+  bool resumed_ = false;
+};
+
+/// Per-item `done` mask (uint8 [n]) stored in an output file, e.g. "/train/done".
+class DoneMask {
+ public:
+  /// Opens the dataset at `path` or creates it (all zero). Reads the whole mask.
+  DoneMask(hid_t file, const std::string& path, std::int64_t n);
+  bool done(std::int64_t i) const { return mask_.at(static_cast<std::size_t>(i)) != 0; }
+  std::int64_t count_done() const;
+  std::int64_t count_done(const mpi::Range& r) const;
+  /// First item of `r` not done, or r.end when all are done.
+  std::int64_t first_not_done(const mpi::Range& r) const;
+  /// Marks items [r.begin, r.end) done and writes those rows (collective when `collective`;
+  /// then every rank calls, with an empty range if it has nothing). Call File::flush() after.
+  void mark(const mpi::Range& r, bool collective);
+  std::int64_t size() const { return static_cast<std::int64_t>(mask_.size()); }
+
+ private:
+  H5Id dset_;
+  std::vector<std::uint8_t> mask_;
+};
+
+/// Renames `from` to `to` atomically (same file system). Throws RuntimeFailure.
+void atomic_rename(const std::string& from, const std::string& to);
+/// Writes `text` to `path` atomically (temporary file + rename).
+void write_text_atomic(const std::string& path, const std::string& text);
+
+}  // namespace lnpsaxs::io

@@ -1,0 +1,65 @@
+#pragma once
+// The command line every stage shares (design.md "Contracts": CLI) and the one place where
+// errors become exit codes:
+//   lnpsaxs-<stage> --config FILE [--run-dir DIR] [--shard I --num-shards N] [--force]
+//                   [--log-level L] [stage options]   plus --help and --version.
+// Exit 0 ok, 2 bad input or config (InputError), 1 runtime failure. The message is one line
+// naming the file, key or value at fault.
+#include <boost/program_options.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lnpsaxs/checkpoint.h"
+#include "lnpsaxs/config.h"
+#include "lnpsaxs/mpi_env.h"
+
+namespace lnpsaxs::cli {
+
+/// Static description of a stage for --help and provenance.
+struct StageInfo {
+  std::string name;                  ///< "sample" → executable lnpsaxs-sample
+  std::string summary;               ///< one line
+  std::string description;           ///< a paragraph: inputs, outputs, notes
+  std::vector<std::string> sections; ///< config sections the stage's outputs depend on
+  bool sharded = false;              ///< accepts --shard/--num-shards
+};
+
+struct Options {
+  std::string config_path;
+  std::string run_dir;  ///< from --run-dir, else the config's run.dir
+  std::string log_level = "info";
+  int shard = 0;
+  int num_shards = 1;
+  bool force = false;
+  boost::program_options::variables_map vm;  ///< stage-specific options
+};
+
+/// Everything a stage body needs. Created by run_stage().
+struct StageContext {
+  const StageInfo& info;
+  mpi::Environment& mpi;
+  Options opts;
+  config::Config cfg;
+
+  /// run_dir / rel
+  std::string path(const std::string& rel) const;
+  /// Provenance of this stage's outputs (stage_sha256 over info.sections).
+  io::Provenance provenance() const;
+  bool root() const { return mpi.rank() == 0; }
+
+  /// Decides whether an output must be (re)made: returns false ("up to date", logged) when it is
+  /// complete under the same stage fingerprint and --force is off; throws InputError when it is
+  /// complete under a different fingerprint and --force is off; true otherwise.
+  bool needs_work(const std::string& output_path) const;
+};
+
+/// Parses the command line, initialises MPI and logging, loads the config, prepares the run
+/// directory (creates it, writes config.resolved.yaml) and runs `body`. Returns the exit code.
+/// `extra` adds stage-specific options. Catches every exception.
+int run_stage(int argc, char** argv, const StageInfo& info,
+              const boost::program_options::options_description& extra,
+              const std::function<void(StageContext&)>& body);
+
+}  // namespace lnpsaxs::cli

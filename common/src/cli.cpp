@@ -1,0 +1,161 @@
+#include "lnpsaxs/cli.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "lnpsaxs/errors.h"
+#include "lnpsaxs/log.h"
+#include "lnpsaxs/version.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace lnpsaxs::cli {
+namespace {
+
+std::string one_line(std::string s) {
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return s;
+}
+
+std::optional<int> env_int(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  try {
+    return std::stoi(v);
+  } catch (const std::exception&) {
+    throw InputError(std::string("environment variable ") + name + "='" + v + "' is not an integer");
+  }
+}
+
+void prepare_run_dir(const std::string& dir, bool root, MPI_Comm comm) {
+  std::string err;
+  if (root) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+      err = "run directory " + dir + ": cannot create it (" + ec.message() + ")";
+    } else if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      err = "run directory " + dir + " is not writable";
+    }
+  }
+  // Every rank must learn about a rank-0 failure to exit the same way.
+  int bad = err.empty() ? 0 : 1;
+  MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
+  if (bad) throw InputError(root ? err : "run directory " + dir + " is not usable");
+}
+
+}  // namespace
+
+std::string StageContext::path(const std::string& rel) const { return (fs::path(opts.run_dir) / rel).string(); }
+
+io::Provenance StageContext::provenance() const {
+  return {info.name, cfg.sha256(), cfg.fingerprint(info.sections), cfg.resolved_yaml()};
+}
+
+bool StageContext::needs_work(const std::string& output_path) const {
+  const io::OutputInfo out = io::inspect_output(output_path);
+  if (out.state != io::OutputState::complete) return true;
+  const std::string sha = cfg.fingerprint(info.sections);
+  if (opts.force) {
+    if (root()) log::info("{} is complete; --force: remaking it", output_path);
+    return true;
+  }
+  if (out.stage_sha256 == sha) {
+    if (root()) log::info("{} is complete for this config (made {}): nothing to do", output_path, out.created_utc);
+    return false;
+  }
+  throw InputError(output_path + " was made under a different config (sections " +
+                   [&] {
+                     std::string s;
+                     for (const auto& x : info.sections) s += (s.empty() ? "" : ", ") + x;
+                     return s;
+                   }() +
+                   " differ); use another --run-dir, or --force to overwrite it");
+}
+
+int run_stage(int argc, char** argv, const StageInfo& info, const po::options_description& extra,
+              const std::function<void(StageContext&)>& body) {
+  mpi::Environment env(argc, argv);
+  const std::string exe = "lnpsaxs-" + info.name;
+  bool setup = true;  // errors before the body are identical on every rank: report once
+  try {
+    Options opts;
+    po::options_description common("Common options");
+    common.add_options()
+      ("help,h", "show this help and exit")
+      ("version", "show the version and exit")
+      ("config,c", po::value<std::string>(&opts.config_path), "YAML config file (configs/*.yaml)")
+      ("run-dir", po::value<std::string>(&opts.run_dir), "run directory (default: the config's run.dir)")
+      ("force", po::bool_switch(&opts.force), "remake outputs even if complete under another config")
+      ("log-level", po::value<std::string>(&opts.log_level)->default_value("info"),
+       "trace, debug, info, warn, error or off");
+    if (info.sharded) {
+      common.add_options()
+        ("shard", po::value<int>(), "this shard's index (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, else 0)")
+        ("num-shards", po::value<int>(), "number of shards (default: SLURM_ARRAY_TASK_COUNT, else 1)");
+    }
+    po::options_description all;
+    all.add(common).add(extra);
+    try {
+      po::store(po::command_line_parser(argc, argv).options(all).run(), opts.vm);
+      po::notify(opts.vm);
+    } catch (const po::error& e) {
+      throw InputError(std::string("command line: ") + e.what() + " (see --help)");
+    }
+    if (opts.vm.count("help")) {
+      if (env.rank() == 0) {
+        std::cout << exe << " — " << info.summary << "\n\nUsage: " << exe << " --config FILE [options]\n\n"
+                  << info.description << "\n\n" << all << "\nExit codes: 0 ok, 2 bad input or config, 1 runtime failure.\n";
+      }
+      return 0;
+    }
+    if (opts.vm.count("version")) {
+      if (env.rank() == 0) std::cout << exe << " " << version_string() << (LNPSAXS_HAVE_CUDA ? " +cuda" : "") << "\n";
+      return 0;
+    }
+    if (opts.config_path.empty()) throw InputError("--config FILE is required (see --help)");
+    log::init(info.name, env.rank(), opts.log_level);
+
+    if (info.sharded) {
+      const auto task_id = env_int("SLURM_ARRAY_TASK_ID");
+      const auto task_min = env_int("SLURM_ARRAY_TASK_MIN");
+      const auto task_count = env_int("SLURM_ARRAY_TASK_COUNT");
+      opts.shard = opts.vm.count("shard") ? opts.vm["shard"].as<int>() : task_id ? *task_id - task_min.value_or(0) : 0;
+      opts.num_shards = opts.vm.count("num-shards") ? opts.vm["num-shards"].as<int>() : task_count.value_or(1);
+      if (opts.num_shards < 1) throw InputError("--num-shards " + std::to_string(opts.num_shards) + " must be >= 1");
+      if (opts.shard < 0 || opts.shard >= opts.num_shards) {
+        throw InputError("--shard " + std::to_string(opts.shard) + " must be in [0, --num-shards " +
+                         std::to_string(opts.num_shards) + ")");
+      }
+    }
+
+    config::Config cfg = config::Config::load(opts.config_path);
+    if (opts.run_dir.empty()) opts.run_dir = cfg.string("run.dir");
+    prepare_run_dir(opts.run_dir, env.rank() == 0, env.comm());
+    StageContext ctx{info, env, opts, cfg};
+    if (ctx.root()) io::write_text_atomic(ctx.path("config.resolved.yaml"), cfg.resolved_yaml());
+    log::debug("config {} (sha256 {}), run directory {}", opts.config_path, cfg.sha256(), opts.run_dir);
+    setup = false;
+    body(ctx);
+    MPI_Barrier(env.comm());
+    return 0;
+  } catch (const InputError& e) {
+    if (!setup || env.rank() == 0) std::cerr << exe << ": error: " << one_line(e.what()) << std::endl;
+    if (!setup && env.size() > 1) MPI_Abort(env.comm(), 2);
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << exe << ": runtime failure" << (env.size() > 1 ? " on rank " + std::to_string(env.rank()) : "")
+              << ": " << one_line(e.what()) << std::endl;
+    if (env.size() > 1) MPI_Abort(env.comm(), 1);
+    return 1;
+  }
+}
+
+}  // namespace lnpsaxs::cli

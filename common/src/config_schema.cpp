@@ -1,0 +1,136 @@
+// Every configuration key of the pipeline, its default and its bounds (design.md "Method
+// defaults"; reference-model.md §1). configs/*.yaml document the same keys with comments.
+#include <cmath>
+#include <string>
+
+#include "lnpsaxs/config.h"
+#include "lnpsaxs/errors.h"
+#include "lnpsaxs/param_space.h"
+
+namespace lnpsaxs::config {
+namespace {
+
+KeySpec range_key(const std::string& path, const std::string& def, std::optional<double> min,
+                  std::optional<double> max, const std::string& unit, const std::string& doc,
+                  bool min_exclusive = false) {
+  KeySpec k;
+  k.path = path;
+  k.kind = Kind::range;
+  k.default_yaml = def;
+  k.min = min;
+  k.max = max;
+  k.min_exclusive = min_exclusive;
+  k.unit = unit;
+  k.doc = doc;
+  return k;
+}
+
+KeySpec int_key(const std::string& path, const std::string& def, std::optional<double> min,
+                std::optional<double> max, const std::string& doc) {
+  KeySpec k;
+  k.path = path;
+  k.kind = Kind::integer;
+  k.default_yaml = def;
+  k.min = min;
+  k.max = max;
+  k.doc = doc;
+  return k;
+}
+
+KeySpec choice_key(const std::string& path, const std::string& def, std::vector<std::string> choices,
+                   const std::string& doc) {
+  KeySpec k;
+  k.path = path;
+  k.kind = Kind::choice;
+  k.default_yaml = def;
+  k.choices = std::move(choices);
+  k.doc = doc;
+  return k;
+}
+
+KeySpec string_key(const std::string& path, const std::string& def, const std::string& doc) {
+  KeySpec k;
+  k.path = path;
+  k.kind = Kind::string;
+  k.default_yaml = def;
+  k.doc = doc;
+  return k;
+}
+
+[[noreturn]] void fail(const Config& c, const std::string& path, const std::string& what) {
+  throw ConfigError(c.where(path) + what);
+}
+
+Schema build() {
+  Schema s;
+  // --- run ------------------------------------------------------------------------------------
+  s.add(string_key("run.dir", "runs/default", "run directory (overridden by --run-dir)"));
+  s.add(int_key("run.seed", "20260521", 0, 9.007199254740992e15,
+                "master seed: every random draw is keyed by (seed, stream, item, realisation)"));
+
+  // --- parameters: the simulator/surrogate training box (spec §1.1) ----------------------------
+  const ParameterSpace defaults = ParameterSpace::defaults();
+  auto box = [&](int i, std::optional<double> min, std::optional<double> max, bool excl = false) {
+    const ParameterInfo& p = defaults[i];
+    s.add(range_key("parameters." + p.name,
+                    "[" + std::to_string(p.lower) + ", " + std::to_string(p.upper) + "]", min, max,
+                    p.unit, p.description + " (training box)", excl));
+  };
+  box(ParameterSpace::delta_rho_int, -1.0, 1.0);
+  box(ParameterSpace::radius, 0.0, std::nullopt, true);
+  box(ParameterSpace::w, 0.0, 1.0);
+  box(ParameterSpace::m_q1, 0.0, std::nullopt, true);
+  box(ParameterSpace::m_q2, 0.0, std::nullopt, true);
+  box(ParameterSpace::s_q1, 0.0, std::nullopt, true);
+  box(ParameterSpace::s_q2, 0.0, std::nullopt, true);
+  box(ParameterSpace::shell_thickness, 0.0, std::nullopt, true);
+  box(ParameterSpace::rho_rel, 0.0, std::nullopt, true);
+
+  // --- size distribution of polydisperse fitting (design.md, paper Table 3) --------------------
+  s.add(range_key("size_distribution.m_r", "[120, 350]", 0.0, std::nullopt, "Å",
+                  "box of the mean radius m_r", true));
+  s.add(range_key("size_distribution.s_r", "[10, 100]", 0.0, std::nullopt, "Å",
+                  "box of the radius standard deviation s_r", true));
+  s.add(range_key("size_distribution.truncation", "[100, 500]", 0.0, std::nullopt, "Å",
+                  "truncation [A, B] of the log-normal radius distribution", true));
+
+  // --- sample: Sobol design of the training and test sets (spec §2) ----------------------------
+  s.add(int_key("sample.n_train", "32768", 1, 4294967295.0,
+                "training-set size (a power of two keeps the Sobol net property)"));
+  s.add(int_key("sample.n_test", "1024", 1, 4294967295.0, "held-out test-set size (independent Sobol)"));
+  s.add(choice_key("sample.randomisation", "owen", {"owen", "digital_shift", "none"},
+                   "Sobol randomisation: Owen nested scrambling, random digital shift, or none"));
+
+  // --- cross-key checks ------------------------------------------------------------------------
+  s.add_check([](const Config& c) {
+    const auto r = c.range("parameters.radius");
+    const auto d = c.range("parameters.shell_thickness");
+    if (!(d.second < r.first)) {
+      fail(c, "parameters.shell_thickness",
+           "largest shell thickness " + std::to_string(d.second) +
+               " Å must be smaller than the smallest radius " + std::to_string(r.first) +
+               " Å (parameters.radius), or the core vanishes");
+    }
+    const auto t = c.range("size_distribution.truncation");
+    const auto m = c.range("size_distribution.m_r");
+    if (m.first < t.first || m.second > t.second) {
+      fail(c, "size_distribution.m_r", "the m_r box must lie inside size_distribution.truncation");
+    }
+    const auto m1 = c.range("parameters.m_q1");
+    const auto m2 = c.range("parameters.m_q2");
+    if (m2.second < m1.second) {
+      fail(c, "parameters.m_q2",
+           "upper bound must be >= the upper bound of parameters.m_q1 (η ordering, spec §1.3)");
+    }
+  });
+  return s;
+}
+
+}  // namespace
+
+const Schema& pipeline_schema() {
+  static const Schema schema = build();
+  return schema;
+}
+
+}  // namespace lnpsaxs::config

@@ -1,0 +1,21 @@
+# Helpers for the end-to-end tests. Expects LNPSAXS_BIN, LNPSAXS_SRC, LNPSAXS_MPIEXEC (set by ctest).
+set -u
+: "${LNPSAXS_BIN:?}" "${LNPSAXS_SRC:?}"
+WORK=$(mktemp -d /tmp/lnpsaxs-e2e-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+FAILS=0
+pass() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+
+# expect_exit CODE PATTERN CMD... : runs CMD, checks exit code and that stderr+stdout match PATTERN
+# and that the error is ONE line.
+expect_exit() {
+  local want=$1 pattern=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" != "$want" ]; then fail "exit $rc (want $want): $*"$'\n'"$out"; return; fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then fail "output of '$*' lacks /$pattern/:"$'\n'"$out"; return; fi
+  if [ "$want" = 2 ] && [ "$(grep -c 'error:' <<<"$out")" != 1 ]; then fail "not one error line: $*"$'\n'"$out"; return; fi
+  pass "exit $want /$pattern/: ${*##*/}"
+}
+finish() { if [ "$FAILS" -gt 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi; echo "all checks passed"; }
