@@ -9,6 +9,7 @@
 
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
+#include "lnpsaxs/stages.h"
 #include "lnpsaxs/version.h"
 
 namespace po = boost::program_options;
@@ -78,6 +79,24 @@ bool StageContext::needs_work(const std::string& output_path) const {
                      return s;
                    }() +
                    " differ); use another --run-dir, or --force to overwrite it");
+}
+
+std::string StageContext::require_input(const std::string& rel, const std::string& producer) const {
+  const std::string p = path(rel);
+  const io::OutputInfo in = io::inspect_output(p);
+  if (in.state == io::OutputState::missing) {
+    throw InputError(p + " is missing: run lnpsaxs-" + producer + " first (same --config and --run-dir)");
+  }
+  if (in.state == io::OutputState::partial) {
+    throw InputError(p + " is incomplete (" + in.path + " exists): rerun lnpsaxs-" + producer + " to finish it");
+  }
+  if (in.stage != producer || in.stage_sha256 != cfg.fingerprint(stages::sections(producer))) {
+    std::string s;
+    for (const auto& x : stages::sections(producer)) s += (s.empty() ? "" : ", ") + x;
+    throw InputError(p + " was made under a different config (sections " + s +
+                     " differ): rerun lnpsaxs-" + producer + " --force, or use the config it was made with");
+  }
+  return p;
 }
 
 int run_stage(int argc, char** argv, const StageInfo& info, const po::options_description& extra,

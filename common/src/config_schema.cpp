@@ -25,6 +25,21 @@ KeySpec range_key(const std::string& path, const std::string& def, std::optional
   return k;
 }
 
+KeySpec real_key(const std::string& path, const std::string& def, std::optional<double> min,
+                 std::optional<double> max, const std::string& unit, const std::string& doc,
+                 bool min_exclusive = false) {
+  KeySpec k;
+  k.path = path;
+  k.kind = Kind::real;
+  k.default_yaml = def;
+  k.min = min;
+  k.max = max;
+  k.min_exclusive = min_exclusive;
+  k.unit = unit;
+  k.doc = doc;
+  return k;
+}
+
 KeySpec int_key(const std::string& path, const std::string& def, std::optional<double> min,
                 std::optional<double> max, const std::string& doc) {
   KeySpec k;
@@ -101,6 +116,35 @@ Schema build() {
   s.add(choice_key("sample.randomisation", "owen", {"owen", "digital_shift", "none"},
                    "Sobol randomisation: Owen nested scrambling, random digital shift, or none"));
 
+  // --- q grid shared by simulate, synth, train and fit (design.md: 300 points on [0.001, 0.2]) ---
+  s.add(int_key("q.n", "300", 2, 100000, "number of q points (uniform grid)"));
+  s.add(real_key("q.min", "0.001", 0.0, std::nullopt, "Å^-1", "first q point", true));
+  s.add(real_key("q.max", "0.2", 0.0, std::nullopt, "Å^-1", "last q point", true));
+
+  // --- simulate: the GRF core–shell simulator (spec §3; paper values by default) ---------------
+  s.add(int_key("simulate.grid_n", "512", 8, 4096, "voxels per axis N of the 3-D grid (even)"));
+  s.add(real_key("simulate.dx", "5.0", 0.0, std::nullopt, "Å", "voxel size Δx", true));
+  s.add(int_key("simulate.n_fft", "1024", 8, 16384, "side N_f of the zero-padded 2-D image (even, >= grid_n)"));
+  s.add(real_key("simulate.smooth_sigma_px", "1.0", 0.0, 10.0, "px", "σ of the 2-D Gaussian smoothing of the projection"));
+  s.add(real_key("simulate.radial_sigma", "0.5", 0.0, 10.0, "Δq_2D", "width of the radial-average Gaussian", true));
+  s.add(int_key("simulate.realisations", "50", 1, 100000, "GRF realisations n averaged per curve"));
+  {
+    KeySpec k;
+    k.path = "simulate.common_random_numbers";
+    k.kind = Kind::boolean;
+    k.default_yaml = "false";
+    k.doc = "reuse one set of n noise fields for every θ (reference code) instead of fresh ones per item";
+    s.add(k);
+  }
+  s.add(choice_key("simulate.interior", "grf", {"grf", "homogeneous"},
+                   "core interior: the GRF model, or constant 1 + delta_rho_int (analytic check)"));
+
+  // --- execution: how to run, never part of a stage fingerprint --------------------------------
+  s.add(choice_key("execution.device", "cpu", {"cpu", "cuda"}, "tensor device (cuda: one GPU per rank, device = local rank)"));
+  s.add(int_key("execution.threads", "0", 0, 1024, "intra-op threads per rank (0: cores / ranks on the node, or OMP_NUM_THREADS)"));
+  s.add(int_key("execution.checkpoint_items", "4", 1, 1000000,
+                "items per rank between checkpoint flushes (a killed stage loses at most this many)"));
+
   // --- cross-key checks ------------------------------------------------------------------------
   s.add_check([](const Config& c) {
     const auto r = c.range("parameters.radius");
@@ -115,6 +159,15 @@ Schema build() {
     const auto m = c.range("size_distribution.m_r");
     if (m.first < t.first || m.second > t.second) {
       fail(c, "size_distribution.m_r", "the m_r box must lie inside size_distribution.truncation");
+    }
+    if (!(c.real("q.min") < c.real("q.max"))) {
+      fail(c, "q.max", "must be greater than q.min (" + std::to_string(c.real("q.min")) + ")");
+    }
+    for (const char* key : {"simulate.grid_n", "simulate.n_fft"}) {
+      if (c.integer(key) % 2 != 0) fail(c, key, "must be even, got " + std::to_string(c.integer(key)));
+    }
+    if (c.integer("simulate.n_fft") < c.integer("simulate.grid_n")) {
+      fail(c, "simulate.n_fft", "must be >= simulate.grid_n (" + std::to_string(c.integer("simulate.grid_n")) + ")");
     }
     const auto m1 = c.range("parameters.m_q1");
     const auto m2 = c.range("parameters.m_q2");

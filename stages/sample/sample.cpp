@@ -7,6 +7,7 @@
 #include "lnpsaxs/param_space.h"
 #include "lnpsaxs/random_key.h"
 #include "lnpsaxs/sobol.h"
+#include "lnpsaxs/stages.h"
 
 namespace lnpsaxs::sample {
 
@@ -18,7 +19,7 @@ const cli::StageInfo& stage_info() {
       "9-parameter training box (config section `parameters`) from a randomised Sobol sequence\n"
       "and writes RUN/params.h5 (/train/theta, /train/theta_unit, /test/...).\n"
       "Train and test use independent randomisations keyed by run.seed.",
-      {"run.seed", "parameters", "sample"},
+      stages::sections("sample"),
       false};
   return info;
 }

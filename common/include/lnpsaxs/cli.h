@@ -53,6 +53,11 @@ struct StageContext {
   /// complete under the same stage fingerprint and --force is off; throws InputError when it is
   /// complete under a different fingerprint and --force is off; true otherwise.
   bool needs_work(const std::string& output_path) const;
+
+  /// Checks that the input `rel` (relative to the run directory) is a complete output of
+  /// `producer` made under a compatible config. Throws InputError saying what to run otherwise
+  /// ("RUN/params.h5 is missing: run lnpsaxs-sample first"). Returns the absolute path.
+  std::string require_input(const std::string& rel, const std::string& producer) const;
 };
 
 /// Parses the command line, initialises MPI and logging, loads the config, prepares the run

@@ -20,9 +20,11 @@ class Environment {
   MPI_Comm comm() const { return MPI_COMM_WORLD; }
   /// Local rank on this node (for one GPU per rank: device = local_rank()).
   int local_rank() const { return local_rank_; }
+  /// Number of ranks on this node.
+  int local_size() const { return local_size_; }
 
  private:
-  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 
 /// Half-open item range [begin, end).

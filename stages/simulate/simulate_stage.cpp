@@ -1,0 +1,351 @@
+#include "simulate_stage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "lnpsaxs/errors.h"
+#include "lnpsaxs/log.h"
+#include "lnpsaxs/param_space.h"
+#include "lnpsaxs/q_grid.h"
+#include "lnpsaxs/random_key.h"
+#include "lnpsaxs/stages.h"
+#include "lnpsaxs/torch_runtime.h"
+
+namespace lnpsaxs::simulate {
+namespace fs = std::filesystem;
+
+const cli::StageInfo& stage_info() {
+  static const cli::StageInfo info{
+      "simulate",
+      "GRF core–shell SAXS curves for every θ of params.h5 (training set and test set)",
+      "Reads RUN/params.h5 and computes log10 I(q) on the config's q grid for this shard's items of\n"
+      "the train and test splits: each curve is the mean of simulate.realisations GRF realisations\n"
+      "(spec §3). Writes RUN/curves/shard-IIII-of-NNNN.h5 (ranks of a shard write collectively) and,\n"
+      "once every shard is complete, RUN/curves.h5 joining them with virtual datasets.\n"
+      "Resumable: rerun the same command after a kill and it continues where it stopped.\n"
+      "Noise is keyed by (run.seed, split, item, realisation): results do not depend on ranks/shards.",
+      stages::sections("simulate"),
+      true};
+  return info;
+}
+
+sim::GridSpec grid_from_config(const config::Config& cfg) {
+  sim::GridSpec g;
+  g.n = cfg.integer("simulate.grid_n");
+  g.dx = cfg.real("simulate.dx");
+  g.n_fft = cfg.integer("simulate.n_fft");
+  g.smooth_sigma_px = cfg.real("simulate.smooth_sigma_px");
+  g.radial_sigma = cfg.real("simulate.radial_sigma");
+  return g;
+}
+
+namespace {
+
+sim::Interior interior_from_config(const config::Config& cfg) {
+  return cfg.string("simulate.interior") == "homogeneous" ? sim::Interior::homogeneous : sim::Interior::grf;
+}
+
+sim::Structure structure_from_theta(const double* t) {
+  sim::Structure s;
+  s.delta_rho_int = t[ParameterSpace::delta_rho_int];
+  s.radius = t[ParameterSpace::radius];
+  s.w = t[ParameterSpace::w];
+  s.m_q1 = t[ParameterSpace::m_q1];
+  s.m_q2 = t[ParameterSpace::m_q2];
+  s.s_q1 = t[ParameterSpace::s_q1];
+  s.s_q2 = t[ParameterSpace::s_q2];
+  s.shell_thickness = t[ParameterSpace::shell_thickness];
+  s.rho_rel = t[ParameterSpace::rho_rel];
+  return s;
+}
+
+void write_settings(hid_t obj, const config::Config& cfg) {
+  io::set_attr(obj, "grid_n", cfg.integer("simulate.grid_n"));
+  io::set_attr(obj, "dx_angstrom", cfg.real("simulate.dx"));
+  io::set_attr(obj, "n_fft", cfg.integer("simulate.n_fft"));
+  io::set_attr(obj, "smooth_sigma_px", cfg.real("simulate.smooth_sigma_px"));
+  io::set_attr(obj, "radial_sigma_dq2d", cfg.real("simulate.radial_sigma"));
+  io::set_attr(obj, "realisations", cfg.integer("simulate.realisations"));
+  io::set_attr(obj, "common_random_numbers", std::int64_t{cfg.boolean("simulate.common_random_numbers")});
+  io::set_attr(obj, "interior", cfg.string("simulate.interior"));
+  io::set_attr(obj, "intensity",
+               std::string("log10 of the mean over realisations of the radially averaged |FFT2(projected contrast)|^2"));
+}
+
+const char* kSplits[] = {"train", "test"};
+
+/// Rows [r.begin, r.end) of params.h5 /<split>/theta, row-major [r.size(), 9].
+std::vector<double> read_theta(const std::string& params, const std::string& split, const mpi::Range& r) {
+  io::File f = io::File::open(params, io::File::Mode::read);
+  io::H5Id ds = io::open_dataset(f, "/" + split + "/theta");
+  return io::read_rows<double>(ds, r.begin, r.size());
+}
+
+std::int64_t split_size(const std::string& params, const std::string& split) {
+  io::File f = io::File::open(params, io::File::Mode::read);
+  io::H5Id ds = io::open_dataset(f, "/" + split + "/theta");
+  const auto d = io::dims(ds);
+  if (d.size() != 2 || d[1] != ParameterSpace::kDim) {
+    throw InputError(params + ": /" + split + "/theta has the wrong shape (expected [n, 9])");
+  }
+  return static_cast<std::int64_t>(d[0]);
+}
+
+std::int64_t allreduce(std::int64_t v, MPI_Op op, MPI_Comm comm) {
+  std::int64_t out = 0;
+  MPI_Allreduce(&v, &out, 1, MPI_INT64_T, op, comm);
+  return out;
+}
+
+/// Computes this rank's items of one split in lock-step rounds with the other ranks of the shard.
+void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const sim::GrfSimulator& simulator,
+                    const std::string& params, const std::string& split) {
+  const config::Config& cfg = ctx.cfg;
+  const MPI_Comm comm = ctx.mpi.comm();
+  const std::int64_t n = split_size(params, split);
+  const mpi::Range shard = mpi::block_range(n, ctx.opts.num_shards, ctx.opts.shard);
+  const mpi::Range mine = mpi::item_range(n, ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.rank(), ctx.mpi.size());
+  const std::int64_t n_q = static_cast<std::int64_t>(simulator.q().size());
+  const bool test_split = split == "test";
+
+  const std::string ds_path = "/" + split + "/log10_intensity";
+  io::H5Id group = io::ensure_group(writer.id(), "/" + split);
+  io::H5Id ds = io::exists(writer.id(), ds_path)
+                    ? io::open_dataset(writer.id(), ds_path)
+                    : io::create_dataset(writer.id(), ds_path, H5T_NATIVE_FLOAT,
+                                         {static_cast<hsize_t>(shard.size()), static_cast<hsize_t>(n_q)});
+  io::set_attr(group, "item_begin", shard.begin);
+  io::set_attr(group, "item_end", shard.end);
+  io::set_attr(group, "n_total", n);
+  io::DoneMask mask(writer.id(), "/" + split + "/done", shard.size());
+
+  std::vector<std::int64_t> todo;
+  for (std::int64_t i = mine.begin; i < mine.end; ++i) {
+    if (!mask.done(i - shard.begin)) todo.push_back(i);
+  }
+  const std::int64_t batch = cfg.integer("execution.checkpoint_items");
+  const std::int64_t my_rounds = (static_cast<std::int64_t>(todo.size()) + batch - 1) / batch;
+  const std::int64_t rounds = allreduce(my_rounds, MPI_MAX, comm);
+  const std::int64_t already = allreduce(mine.size() - static_cast<std::int64_t>(todo.size()), MPI_SUM, comm);
+  if (ctx.root() && already > 0 && already < shard.size()) {
+    const std::int64_t first = todo.empty() ? mine.end : todo.front();
+    log::info("{}: resuming shard {}: {} of {} items already done (rank 0 continues at item {})", split,
+              ctx.opts.shard, already, shard.size(), first);
+  }
+  if (rounds == 0) return;
+  const std::vector<double> theta = read_theta(params, split, mine);
+
+  const std::uint64_t seed = static_cast<std::uint64_t>(cfg.integer("run.seed"));
+  const std::int64_t n_real = cfg.integer("simulate.realisations");
+  const bool crn = cfg.boolean("simulate.common_random_numbers");
+  log::Progress progress(split + " curves (shard " + std::to_string(ctx.opts.shard) + ")", shard.size(), already,
+                         10.0, ctx.root());
+  std::vector<float> curve(static_cast<std::size_t>(n_q));
+  for (std::int64_t round = 0; round < rounds; ++round) {
+    std::vector<std::vector<float>> results;
+    std::vector<std::int64_t> items;
+    for (std::int64_t slot = 0; slot < batch; ++slot) {
+      const std::int64_t k = round * batch + slot;
+      if (k >= static_cast<std::int64_t>(todo.size())) break;
+      const std::int64_t item = todo[static_cast<std::size_t>(k)];
+      const sim::Structure s = structure_from_theta(&theta[static_cast<std::size_t>((item - mine.begin) * ParameterSpace::kDim)]);
+      std::vector<std::uint64_t> keys;
+      for (std::int64_t r = 0; r < n_real; ++r) keys.push_back(realisation_key(seed, test_split, item, r, crn));
+      at::Tensor y = simulator.mean_intensity(s, keys).log10().to(torch::kCPU, torch::kFloat32).contiguous();
+      std::vector<float> v(y.data_ptr<float>(), y.data_ptr<float>() + n_q);
+      for (float x : v) {
+        if (!std::isfinite(x)) {
+          throw RuntimeFailure(split + " item " + std::to_string(item) + ": non-finite log10 I(q) (radius " +
+                               std::to_string(s.radius) + " Å)");
+        }
+      }
+      results.push_back(std::move(v));
+      items.push_back(item);
+    }
+    // Collective writes: every rank makes `batch` calls, empty where it has nothing left.
+    for (std::int64_t slot = 0; slot < batch; ++slot) {
+      const bool has = slot < static_cast<std::int64_t>(items.size());
+      const std::int64_t row = has ? items[static_cast<std::size_t>(slot)] - shard.begin : 0;
+      io::write_rows<float>(ds, row, has ? 1 : 0, has ? results[static_cast<std::size_t>(slot)].data() : curve.data(), true);
+    }
+    for (std::int64_t slot = 0; slot < batch; ++slot) {
+      const bool has = slot < static_cast<std::int64_t>(items.size());
+      const std::int64_t row = has ? items[static_cast<std::size_t>(slot)] - shard.begin : 0;
+      mask.mark(has ? mpi::Range{row, row + 1} : mpi::Range{row, row}, true);
+    }
+    writer.file().flush();  // the batch is on disk: a kill from here on loses nothing before it
+    progress.set_done(already + allreduce(static_cast<std::int64_t>(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin})) -
+                                              (mine.size() - static_cast<std::int64_t>(todo.size())),
+                                          MPI_SUM, comm));
+  }
+  progress.finish();
+}
+
+/// A lock file that makes one process the joiner; stale locks (older than an hour) are broken.
+class JoinLock {
+ public:
+  explicit JoinLock(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd_ < 0) {
+      struct stat st {};
+      if (::stat(path_.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime > 3600) {
+        ::unlink(path_.c_str());
+        fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+      }
+    }
+  }
+  ~JoinLock() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(path_.c_str());
+    }
+  }
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+std::string shard_file(int shard, int num_shards) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "curves/shard-%04d-of-%04d.h5", shard, num_shards);
+  return buf;
+}
+
+std::uint64_t realisation_key(std::uint64_t seed, bool test_split, std::int64_t item, std::int64_t realisation,
+                              bool common_random_numbers) {
+  if (common_random_numbers) return rng::derive_key(seed, rng::Stream::simulate, ~std::uint64_t{0}, static_cast<std::uint64_t>(realisation));
+  const std::uint64_t global = static_cast<std::uint64_t>(item) | (test_split ? (std::uint64_t{1} << 62) : 0);
+  return rng::derive_key(seed, rng::Stream::simulate, global, static_cast<std::uint64_t>(realisation));
+}
+
+void validate_grid(const config::Config& cfg, const sim::GrfSimulator& simulator) {
+  const double r_max = cfg.range("parameters.radius").second;
+  if (r_max > simulator.max_radius()) {
+    throw ConfigError(cfg.where("parameters.radius") + "largest radius " + std::to_string(r_max) +
+                      " Å does not fit the simulation grid: simulate.grid_n = " + std::to_string(cfg.integer("simulate.grid_n")) +
+                      " voxels of simulate.dx = " + std::to_string(cfg.real("simulate.dx")) +
+                      " Å hold radii up to " + std::to_string(simulator.max_radius()) +
+                      " Å (2r plus a smoothing margin must fit inside N·Δx); enlarge grid_n or dx");
+  }
+}
+
+void validate_grid(const config::Config& cfg) {
+  const double nyquist = M_PI / cfg.real("simulate.dx");
+  if (cfg.real("q.max") > nyquist) {
+    throw ConfigError(cfg.where("q.max") + "q.max = " + std::to_string(cfg.real("q.max")) +
+                      " Å^-1 is above the grid's Nyquist limit π/simulate.dx = " + std::to_string(nyquist) +
+                      " Å^-1; lower q.max or simulate.dx");
+  }
+}
+
+bool join_shards(const cli::StageContext& ctx, int num_shards) {
+  const std::string out = ctx.path("curves.h5");
+  const std::string sha = ctx.cfg.fingerprint(ctx.info.sections);
+  const io::OutputInfo existing = io::inspect_output(out);
+  if (existing.state == io::OutputState::complete && existing.stage_sha256 == sha && !ctx.opts.force) return true;
+  std::vector<std::string> shards;
+  for (int s = 0; s < num_shards; ++s) {
+    const std::string p = ctx.path(shard_file(s, num_shards));
+    const io::OutputInfo info = io::inspect_output(p);
+    if (info.state != io::OutputState::complete || info.stage_sha256 != sha) {
+      log::info("curves.h5 not joined yet: {} is not complete", p);
+      return false;
+    }
+    shards.push_back(p);
+  }
+  JoinLock lock(out + ".lock");
+  if (!lock.held()) {
+    log::info("another process is joining {}", out);
+    return false;
+  }
+  const std::string params = ctx.path("params.h5");
+  io::CheckpointWriter w(out, ctx.provenance(), MPI_COMM_NULL, false);
+  io::set_attr(w.id(), "num_shards", std::int64_t{num_shards});
+  write_settings(w.id(), ctx.cfg);
+  io::File pf = io::File::open(params, io::File::Mode::read);
+  {
+    io::File s0 = io::File::open(shards.front(), io::File::Mode::read);
+    io::H5Id q = io::open_dataset(s0, "/q");
+    const auto qv = io::read_all<double>(q);
+    io::write_dataset<double>(w.id(), "/q", {qv.size()}, qv.data());
+  }
+  const std::int64_t n_q = ctx.cfg.integer("q.n");
+  for (const char* split : kSplits) {
+    io::H5Id pt = io::open_dataset(pf, std::string("/") + split + "/theta");
+    const std::int64_t n = static_cast<std::int64_t>(io::dims(pt)[0]);
+    for (const char* name : {"theta", "theta_unit"}) {
+      io::H5Id src = io::open_dataset(pf, std::string("/") + split + "/" + name);
+      const auto v = io::read_all<double>(src);
+      io::write_dataset<double>(w.id(), std::string("/") + split + "/" + name, {static_cast<hsize_t>(n), ParameterSpace::kDim}, v.data());
+      io::H5Id dst = io::open_dataset(w.id(), std::string("/") + split + "/" + name);
+      io::set_attr(dst, "parameter_names", io::attr_strings(src, "parameter_names"));
+      io::set_attr(dst, "units", io::attr_strings(src, "units"));
+    }
+    std::vector<io::VdsSource> sources;
+    for (int s = 0; s < num_shards; ++s) {
+      const mpi::Range r = mpi::block_range(n, num_shards, s);
+      if (r.size() > 0) sources.push_back({shard_file(s, num_shards), std::string("/") + split + "/log10_intensity", r.begin, r.size()});
+    }
+    io::create_virtual_dataset(w.id(), std::string("/") + split + "/log10_intensity", H5T_NATIVE_FLOAT, n, n_q, sources);
+    io::H5Id v = io::open_dataset(w.id(), std::string("/") + split + "/log10_intensity");
+    io::set_attr(v, "description", std::string("log10 I(q): rows = items of /") + split + "/theta, columns = /q");
+  }
+  w.commit();
+  log::info("joined {} shard(s) into {}", num_shards, out);
+  return true;
+}
+
+void run(cli::StageContext& ctx) {
+  if (ctx.opts.vm.count("join-only")) {
+    if (ctx.root() && !join_shards(ctx, ctx.opts.num_shards)) {
+      throw InputError("cannot join " + ctx.path("curves.h5") + ": not every shard of " +
+                       std::to_string(ctx.opts.num_shards) + " is complete (rerun the missing shards)");
+    }
+    return;
+  }
+  validate_grid(ctx.cfg);  // config errors first: they need no input
+  const std::string params = ctx.require_input("params.h5", "sample");
+  const std::string shard_path = ctx.path(shard_file(ctx.opts.shard, ctx.opts.num_shards));
+  if (ctx.needs_work(shard_path)) {
+    const c10::Device device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
+    const int threads = torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
+    const sim::GrfSimulator simulator(grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), device,
+                                      interior_from_config(ctx.cfg));
+    validate_grid(ctx.cfg, simulator);
+    if (ctx.root()) {
+      std::error_code ec;
+      fs::create_directories(ctx.path("curves"), ec);
+      log::info("shard {}/{} on {} rank(s), {} thread(s) each, device {}: N = {}, Δx = {} Å, N_f = {}, n = {} realisations, {} q points",
+                ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, device.str(), ctx.cfg.integer("simulate.grid_n"),
+                ctx.cfg.real("simulate.dx"), ctx.cfg.integer("simulate.n_fft"), ctx.cfg.integer("simulate.realisations"),
+                ctx.cfg.integer("q.n"));
+    }
+    MPI_Barrier(ctx.mpi.comm());
+    io::CheckpointWriter writer(shard_path, ctx.provenance(), ctx.mpi.comm(), /*allow_resume=*/!ctx.opts.force);
+    if (!writer.resumed()) {
+      const auto& q = simulator.q();
+      io::write_dataset<double>(writer.id(), "/q", {q.size()}, q.data(), ctx.mpi.comm());
+      io::set_attr(writer.id(), "shard", std::int64_t{ctx.opts.shard});
+      io::set_attr(writer.id(), "num_shards", std::int64_t{ctx.opts.num_shards});
+      write_settings(writer.id(), ctx.cfg);
+    }
+    for (const char* split : kSplits) simulate_split(ctx, writer, simulator, params, split);
+    writer.commit();
+    if (ctx.root()) log::info("shard complete: {}", shard_path);
+  }
+  if (ctx.root()) join_shards(ctx, ctx.opts.num_shards);
+}
+
+}  // namespace lnpsaxs::simulate
