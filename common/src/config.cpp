@@ -24,6 +24,7 @@ const char* kind_name(Kind k) {
     case Kind::range: return "a range [lo, hi]";
     case Kind::real_list: return "a list of numbers";
     case Kind::string_list: return "a list of strings";
+    case Kind::records: return "a list of mappings";
   }
   return "?";
 }
@@ -103,7 +104,8 @@ void check_bounds(double v, const KeySpec& k, const Ctx& c, const std::string& w
 
 /// Validates `n` against `k` and returns the normalised value node (numbers re-emitted
 /// canonically so the resolved text and its hash do not depend on how a number was written).
-YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c) {
+YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c,
+                    std::vector<std::map<std::string, int>>* record_lines = nullptr) {
   switch (k.kind) {
     case Kind::integer: {
       double v = parse_number(n, c, true);
@@ -165,12 +167,73 @@ YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c) {
       }
       return out;
     }
+    case Kind::records: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      if (n.IsNull()) return out;
+      if (!n.IsSequence()) c.fail("expected a list of mappings");
+      std::size_t idx = 0;
+      for (const auto& e : n) {
+        const std::string epath = c.path + "[" + std::to_string(idx++) + "]";
+        Ctx ce{c.file, epath, line_of(e)};
+        if (!e.IsMap()) ce.fail("expected a mapping of fields");
+        std::map<std::string, YAML::Node> given;
+        std::map<std::string, int> lines;
+        for (const auto& kv : e) {
+          const std::string name = kv.first.as<std::string>();
+          Ctx cf{c.file, epath + "." + name, line_of(kv.second) ? line_of(kv.second) : line_of(kv.first)};
+          const KeySpec* f = nullptr;
+          for (const auto& cand : k.fields) {
+            if (cand.path == name) f = &cand;
+          }
+          if (!f) {
+            std::string hint;
+            std::size_t best = 3;
+            for (const auto& cand : k.fields) {
+              std::size_t d = edit_distance(name, cand.path);
+              if (d < best) {
+                best = d;
+                hint = cand.path;
+              }
+            }
+            cf.fail("unknown field" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
+          }
+          if (given.count(name)) cf.fail("field given twice");
+          given[name] = validate(kv.second, *f, cf);
+          lines[name] = cf.line;
+        }
+        YAML::Node rec(YAML::NodeType::Map);
+        for (const auto& f : k.fields) {
+          if (given.count(f.path)) {
+            rec[f.path] = given[f.path];
+          } else if (f.default_yaml.empty()) {
+            ce.fail("missing required field '" + f.path + "' (" + f.doc + ")");
+          } else {
+            rec[f.path] = validate(YAML::Load(f.default_yaml), f, Ctx{c.file, epath + "." + f.path, 0});
+          }
+        }
+        out.push_back(rec);
+        if (record_lines) record_lines->push_back(lines);
+      }
+      return out;
+    }
   }
   c.fail("unsupported key kind");
 }
 
-void emit_value(YAML::Emitter& out, const YAML::Node& v, Kind kind) {
-  if (kind == Kind::range || kind == Kind::real_list || kind == Kind::string_list) {
+void emit_value(YAML::Emitter& out, const YAML::Node& v, const KeySpec& k) {
+  const Kind kind = k.kind;
+  if (kind == Kind::records) {
+    out << YAML::BeginSeq;
+    for (const auto& e : v) {
+      out << YAML::Flow << YAML::BeginMap;
+      for (const auto& f : k.fields) {
+        out << YAML::Key << f.path << YAML::Value;
+        emit_value(out, e[f.path], f);
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  } else if (kind == Kind::range || kind == Kind::real_list || kind == Kind::string_list) {
     out << YAML::Flow << YAML::BeginSeq;
     for (const auto& e : v) out << e.Scalar();
     out << YAML::EndSeq;
@@ -282,7 +345,9 @@ Config Config::from_string(const std::string& text, const std::string& source, c
       if (const KeySpec* k = schema.find(path)) {
         Ctx cv{source, path, line_of(kv.second) ? line_of(kv.second) : c.line};
         if (cfg.values_.count(path)) cv.fail("key given twice");
-        cfg.values_[path] = validate(kv.second, *k, cv);
+        std::vector<std::map<std::string, int>> rl;
+        cfg.values_[path] = validate(kv.second, *k, cv, &rl);
+        if (k->kind == Kind::records) cfg.record_lines_[path] = rl;
         cfg.lines_[path] = cv.line;
       } else if (schema.is_section(path)) {
         if (kv.second.IsNull()) continue;  // an empty section: all defaults
@@ -331,7 +396,7 @@ std::string Config::canonical_yaml(const std::vector<std::string>* prefixes) con
       open.push_back(parts[i]);
     }
     out << YAML::Key << parts.back() << YAML::Value;
-    emit_value(out, values_.at(k.path), k.kind);
+    emit_value(out, values_.at(k.path), k);
     if (!k.doc.empty() && !prefixes) out << YAML::Comment(k.doc + (k.unit.empty() ? "" : " [" + k.unit + "]"));
   }
   while (!open.empty()) {
@@ -387,6 +452,59 @@ std::vector<std::string> Config::strings(const std::string& p) const {
   for (const auto& e : values_.at(p)) out.push_back(e.Scalar());
   return out;
 }
+std::vector<Record> Config::records(const std::string& p) const {
+  const KeySpec& k = spec(p, Kind::records);
+  std::vector<Record> out;
+  const YAML::Node& v = values_.at(p);
+  auto lines = record_lines_.count(p) ? record_lines_.at(p) : std::vector<std::map<std::string, int>>{};
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    out.emplace_back(p + "[" + std::to_string(i) + "]", &k, v[i], i < lines.size() ? lines[i] : std::map<std::string, int>{},
+                     source_);
+  }
+  return out;
+}
+
+const KeySpec& Record::field_spec(const std::string& field) const {
+  for (const auto& f : spec_->fields) {
+    if (f.path == field) return f;
+  }
+  throw std::logic_error("config record " + path_ + " has no field " + field);
+}
+std::int64_t Record::integer(const std::string& f) const {
+  field_spec(f);
+  return node_[f].as<long long>();
+}
+double Record::real(const std::string& f) const {
+  field_spec(f);
+  return std::stod(node_[f].Scalar());
+}
+bool Record::boolean(const std::string& f) const {
+  field_spec(f);
+  return node_[f].as<bool>();
+}
+std::string Record::string(const std::string& f) const {
+  field_spec(f);
+  return node_[f].Scalar();
+}
+std::pair<double, double> Record::range(const std::string& f) const {
+  field_spec(f);
+  return {std::stod(node_[f][0].Scalar()), std::stod(node_[f][1].Scalar())};
+}
+std::vector<double> Record::reals(const std::string& f) const {
+  field_spec(f);
+  std::vector<double> out;
+  for (const auto& e : node_[f]) out.push_back(std::stod(e.Scalar()));
+  return out;
+}
+std::string Record::where(const std::string& f) const {
+  std::ostringstream os;
+  os << source_;
+  auto it = lines_.find(f);
+  if (it != lines_.end() && it->second > 0) os << ":" << it->second;
+  os << ": " << path_ << "." << f << ": ";
+  return os.str();
+}
+
 int Config::line(const std::string& p) const {
   auto it = lines_.find(p);
   return it == lines_.end() ? 0 : it->second;

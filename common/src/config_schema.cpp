@@ -3,16 +3,17 @@
 #include <cmath>
 #include <string>
 
+#include "config_schema_parts.h"
 #include "lnpsaxs/config.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/param_space.h"
 
 namespace lnpsaxs::config {
-namespace {
+namespace schema_parts {
 
 KeySpec range_key(const std::string& path, const std::string& def, std::optional<double> min,
                   std::optional<double> max, const std::string& unit, const std::string& doc,
-                  bool min_exclusive = false) {
+                  bool min_exclusive) {
   KeySpec k;
   k.path = path;
   k.kind = Kind::range;
@@ -27,7 +28,7 @@ KeySpec range_key(const std::string& path, const std::string& def, std::optional
 
 KeySpec real_key(const std::string& path, const std::string& def, std::optional<double> min,
                  std::optional<double> max, const std::string& unit, const std::string& doc,
-                 bool min_exclusive = false) {
+                 bool min_exclusive) {
   KeySpec k;
   k.path = path;
   k.kind = Kind::real;
@@ -72,9 +73,23 @@ KeySpec string_key(const std::string& path, const std::string& def, const std::s
   return k;
 }
 
-[[noreturn]] void fail(const Config& c, const std::string& path, const std::string& what) {
+void fail(const Config& c, const std::string& path, const std::string& what) {
   throw ConfigError(c.where(path) + what);
 }
+
+KeySpec bool_key(const std::string& path, const std::string& def, const std::string& doc) {
+  KeySpec k;
+  k.path = path;
+  k.kind = Kind::boolean;
+  k.default_yaml = def;
+  k.doc = doc;
+  return k;
+}
+
+}  // namespace schema_parts
+
+namespace {
+using namespace schema_parts;
 
 Schema build() {
   Schema s;
@@ -128,16 +143,16 @@ Schema build() {
   s.add(real_key("simulate.smooth_sigma_px", "1.0", 0.0, 10.0, "px", "σ of the 2-D Gaussian smoothing of the projection"));
   s.add(real_key("simulate.radial_sigma", "0.5", 0.0, 10.0, "Δq_2D", "width of the radial-average Gaussian", true));
   s.add(int_key("simulate.realisations", "50", 1, 100000, "GRF realisations n averaged per curve"));
-  {
-    KeySpec k;
-    k.path = "simulate.common_random_numbers";
-    k.kind = Kind::boolean;
-    k.default_yaml = "false";
-    k.doc = "reuse one set of n noise fields for every θ (reference code) instead of fresh ones per item";
-    s.add(k);
-  }
+  s.add(bool_key("simulate.common_random_numbers", "false",
+                 "reuse one set of n noise fields for every θ (reference code) instead of fresh ones per item"));
   s.add(choice_key("simulate.interior", "grf", {"grf", "homogeneous"},
                    "core interior: the GRF model, or constant 1 + delta_rho_int (analytic check)"));
+
+  // --- the later stages declare their own keys --------------------------------------------------
+  add_synth_keys(s);
+  add_train_keys(s);
+  add_fit_keys(s);
+  add_analyze_keys(s);
 
   // --- execution: how to run, never part of a stage fingerprint --------------------------------
   s.add(choice_key("execution.device", "cpu", {"cpu", "cuda"}, "tensor device (cuda: one GPU per rank, device = local rank)"));

@@ -119,3 +119,55 @@ TEST_CASE("every shipped config loads") {
   CHECK(paper.integer("sample.n_train") == 32768);
   CHECK(paper.integer("sample.n_test") == 1024);
 }
+
+TEST_CASE("record lists validate each field, fill defaults and name the element at fault") {
+  using lnpsaxs::config::Kind;
+  using lnpsaxs::config::KeySpec;
+  lnpsaxs::config::Schema s;
+  KeySpec targets;
+  targets.path = "fit.targets";
+  targets.kind = Kind::records;
+  targets.default_yaml = "[]";
+  KeySpec name;
+  name.path = "name";
+  name.kind = Kind::string;
+  name.doc = "target name";
+  KeySpec model;
+  model.path = "model";
+  model.kind = Kind::choice;
+  model.choices = {"sphere", "core_shell", "surrogate"};
+  model.default_yaml = "sphere";
+  KeySpec qmax;
+  qmax.path = "q_max";
+  qmax.kind = Kind::real;
+  qmax.default_yaml = "0.2";
+  qmax.min = 0.0;
+  qmax.min_exclusive = true;
+  targets.fields = {name, model, qmax};
+  s.add(targets);
+
+  Config c = Config::from_string("fit:\n  targets:\n    - {name: gold, q_max: 0.05}\n    - name: lnp\n      model: surrogate\n", "f.yaml", s);
+  const auto r = c.records("fit.targets");
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].string("name") == "gold");
+  CHECK(r[0].string("model") == "sphere");
+  CHECK(r[0].real("q_max") == 0.05);
+  CHECK(r[1].string("model") == "surrogate");
+  CHECK(r[1].real("q_max") == 0.2);
+  CHECK(r[1].where("model") == "f.yaml:5: fit.targets[1].model: ");
+  CHECK(Config::from_string(c.resolved_yaml(), "again.yaml", s).sha256() == c.sha256());
+  CHECK(Config::from_string("", "e.yaml", s).records("fit.targets").empty());
+
+  auto err = [&](const std::string& y) {
+    try {
+      Config::from_string(y, "f.yaml", s);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(err("fit:\n  targets:\n    - {name: a, modle: sphere}\n").find("fit.targets[0].modle: unknown field (did you mean 'model'?)") != std::string::npos);
+  CHECK(err("fit:\n  targets:\n    - {model: sphere}\n").find("fit.targets[0]: missing required field 'name'") != std::string::npos);
+  CHECK(err("fit:\n  targets:\n    - {name: a}\n    - {name: b, q_max: -1}\n").find("f.yaml:4: fit.targets[1].q_max") != std::string::npos);
+  CHECK(err("fit:\n  targets: 3\n").find("expected a list of mappings") != std::string::npos);
+}

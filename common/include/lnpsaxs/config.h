@@ -33,6 +33,7 @@ enum class Kind {
   range,        ///< [lo, hi] with lo < hi (parameter boxes)
   real_list,    ///< list of numbers
   string_list,  ///< list of strings
+  records,      ///< list of mappings, each validated against `fields` (e.g. fit targets)
 };
 
 /// Declaration of one key. `path` is dotted ("sample.n_train"); `default_yaml` is the YAML text of
@@ -48,6 +49,34 @@ struct KeySpec {
   std::vector<std::string> choices;
   std::string unit;
   std::string doc;
+  std::vector<KeySpec> fields;  ///< for Kind::records: the fields of each element (path = field name)
+};
+
+/// One element of a Kind::records key, with its fields validated and defaults filled in.
+class Record {
+ public:
+  Record(std::string path, const KeySpec* spec, YAML::Node node, std::map<std::string, int> lines,
+         std::string source)
+      : path_(std::move(path)), spec_(spec), node_(std::move(node)), lines_(std::move(lines)), source_(std::move(source)) {}
+  std::int64_t integer(const std::string& field) const;
+  double real(const std::string& field) const;
+  bool boolean(const std::string& field) const;
+  std::string string(const std::string& field) const;
+  std::pair<double, double> range(const std::string& field) const;
+  std::vector<double> reals(const std::string& field) const;
+  /// True if the field was given (not defaulted).
+  bool given(const std::string& field) const { return lines_.count(field) > 0; }
+  /// "FILE:LINE: fit.targets[1].file: " prefix for messages about a field.
+  std::string where(const std::string& field) const;
+  const std::string& path() const { return path_; }  ///< "fit.targets[1]"
+
+ private:
+  const KeySpec& field_spec(const std::string& field) const;
+  std::string path_;
+  const KeySpec* spec_;
+  YAML::Node node_;
+  std::map<std::string, int> lines_;
+  std::string source_;
 };
 
 /// An ordered set of key declarations. Keys of one section must be declared contiguously (the
@@ -94,6 +123,7 @@ class Config {
   std::pair<double, double> range(const std::string& path) const;
   std::vector<double> reals(const std::string& path) const;
   std::vector<std::string> strings(const std::string& path) const;
+  std::vector<Record> records(const std::string& path) const;
   /// Line (1-based) where the key was given in the file, or 0 if it took its default.
   int line(const std::string& path) const;
   /// True if the key was given in the file (not defaulted).
@@ -121,6 +151,7 @@ class Config {
   std::string source_;
   std::map<std::string, YAML::Node> values_;
   std::map<std::string, int> lines_;
+  std::map<std::string, std::vector<std::map<std::string, int>>> record_lines_;
   std::string resolved_yaml_;
   std::string sha256_;
 };
