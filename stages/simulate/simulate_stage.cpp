@@ -16,6 +16,7 @@
 #include "lnpsaxs/param_space.h"
 #include "lnpsaxs/q_grid.h"
 #include "lnpsaxs/random_key.h"
+#include "lnpsaxs/sharded_loop.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
 
@@ -99,94 +100,48 @@ std::int64_t split_size(const std::string& params, const std::string& split) {
   return static_cast<std::int64_t>(d[0]);
 }
 
-std::int64_t allreduce(std::int64_t v, MPI_Op op, MPI_Comm comm) {
-  std::int64_t out = 0;
-  MPI_Allreduce(&v, &out, 1, MPI_INT64_T, op, comm);
-  return out;
-}
-
-/// Computes this rank's items of one split in lock-step rounds with the other ranks of the shard.
+/// Computes this rank's items of one split (sharded, resumable, collective: io::run_item_loop).
 void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const sim::GrfSimulator& simulator,
                     const std::string& params, const std::string& split) {
   const config::Config& cfg = ctx.cfg;
-  const MPI_Comm comm = ctx.mpi.comm();
-  const std::int64_t n = split_size(params, split);
-  const mpi::Range shard = mpi::block_range(n, ctx.opts.num_shards, ctx.opts.shard);
-  const mpi::Range mine = mpi::item_range(n, ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.rank(), ctx.mpi.size());
+  io::ItemLoop loop;
+  loop.group = "/" + split;
+  loop.what = split + " curves";
+  loop.n_total = split_size(params, split);
+  loop.shard = ctx.opts.shard;
+  loop.num_shards = ctx.opts.num_shards;
+  loop.batch = cfg.integer("execution.checkpoint_items");
   const std::int64_t n_q = static_cast<std::int64_t>(simulator.q().size());
-  const bool test_split = split == "test";
+  loop.outputs = {{"log10_intensity", n_q, true}};
 
-  const std::string ds_path = "/" + split + "/log10_intensity";
-  io::H5Id group = io::ensure_group(writer.id(), "/" + split);
-  io::H5Id ds = io::exists(writer.id(), ds_path)
-                    ? io::open_dataset(writer.id(), ds_path)
-                    : io::create_dataset(writer.id(), ds_path, H5T_NATIVE_FLOAT,
-                                         {static_cast<hsize_t>(shard.size()), static_cast<hsize_t>(n_q)});
-  io::set_attr(group, "item_begin", shard.begin);
-  io::set_attr(group, "item_end", shard.end);
-  io::set_attr(group, "n_total", n);
-  io::DoneMask mask(writer.id(), "/" + split + "/done", shard.size());
-
-  std::vector<std::int64_t> todo;
-  for (std::int64_t i = mine.begin; i < mine.end; ++i) {
-    if (!mask.done(i - shard.begin)) todo.push_back(i);
-  }
-  const std::int64_t batch = cfg.integer("execution.checkpoint_items");
-  const std::int64_t my_rounds = (static_cast<std::int64_t>(todo.size()) + batch - 1) / batch;
-  const std::int64_t rounds = allreduce(my_rounds, MPI_MAX, comm);
-  const std::int64_t already = allreduce(mine.size() - static_cast<std::int64_t>(todo.size()), MPI_SUM, comm);
-  if (ctx.root() && already > 0 && already < shard.size()) {
-    const std::int64_t first = todo.empty() ? mine.end : todo.front();
-    log::info("{}: resuming shard {}: {} of {} items already done (rank 0 continues at item {})", split,
-              ctx.opts.shard, already, shard.size(), first);
-  }
-  if (rounds == 0) return;
+  const mpi::Range mine = mpi::item_range(loop.n_total, loop.shard, loop.num_shards, ctx.mpi.rank(), ctx.mpi.size());
   const std::vector<double> theta = read_theta(params, split, mine);
-
   const std::uint64_t seed = static_cast<std::uint64_t>(cfg.integer("run.seed"));
   const std::int64_t n_real = cfg.integer("simulate.realisations");
   const bool crn = cfg.boolean("simulate.common_random_numbers");
-  log::Progress progress(split + " curves (shard " + std::to_string(ctx.opts.shard) + ")", shard.size(), already,
-                         10.0, ctx.root());
-  std::vector<float> curve(static_cast<std::size_t>(n_q));
-  for (std::int64_t round = 0; round < rounds; ++round) {
-    std::vector<std::vector<float>> results;
-    std::vector<std::int64_t> items;
-    for (std::int64_t slot = 0; slot < batch; ++slot) {
-      const std::int64_t k = round * batch + slot;
-      if (k >= static_cast<std::int64_t>(todo.size())) break;
-      const std::int64_t item = todo[static_cast<std::size_t>(k)];
-      const sim::Structure s = structure_from_theta(&theta[static_cast<std::size_t>((item - mine.begin) * ParameterSpace::kDim)]);
+  const bool test_split = split == "test";
+
+  io::run_item_loop(writer, ctx.mpi, loop, [&](const std::vector<std::int64_t>& items) {
+    std::vector<double> rows;
+    rows.reserve(items.size() * static_cast<std::size_t>(n_q));
+    for (std::int64_t item : items) {
+      const sim::Structure s =
+          structure_from_theta(&theta[static_cast<std::size_t>((item - mine.begin) * ParameterSpace::kDim)]);
       std::vector<std::uint64_t> keys;
       for (std::int64_t r = 0; r < n_real; ++r) keys.push_back(realisation_key(seed, test_split, item, r, crn));
-      at::Tensor y = simulator.mean_intensity(s, keys).log10().to(torch::kCPU, torch::kFloat32).contiguous();
-      std::vector<float> v(y.data_ptr<float>(), y.data_ptr<float>() + n_q);
-      for (float x : v) {
-        if (!std::isfinite(x)) {
-          throw RuntimeFailure(split + " item " + std::to_string(item) + ": non-finite log10 I(q) (radius " +
-                               std::to_string(s.radius) + " Å)");
+      // float32 is what is stored: round here so the finiteness check sees the stored values.
+      at::Tensor y = simulator.mean_intensity(s, keys).log10().to(torch::kCPU, torch::kFloat32).to(torch::kFloat64).contiguous();
+      const double* p = y.data_ptr<double>();
+      for (std::int64_t j = 0; j < n_q; ++j) {
+        if (!std::isfinite(p[j])) {
+          throw RuntimeFailure(split + " item " + std::to_string(item) + ": non-finite log10 I(q) at q index " +
+                               std::to_string(j) + " (radius " + std::to_string(s.radius) + " Å)");
         }
       }
-      results.push_back(std::move(v));
-      items.push_back(item);
+      rows.insert(rows.end(), p, p + n_q);
     }
-    // Collective writes: every rank makes `batch` calls, empty where it has nothing left.
-    for (std::int64_t slot = 0; slot < batch; ++slot) {
-      const bool has = slot < static_cast<std::int64_t>(items.size());
-      const std::int64_t row = has ? items[static_cast<std::size_t>(slot)] - shard.begin : 0;
-      io::write_rows<float>(ds, row, has ? 1 : 0, has ? results[static_cast<std::size_t>(slot)].data() : curve.data(), true);
-    }
-    for (std::int64_t slot = 0; slot < batch; ++slot) {
-      const bool has = slot < static_cast<std::int64_t>(items.size());
-      const std::int64_t row = has ? items[static_cast<std::size_t>(slot)] - shard.begin : 0;
-      mask.mark(has ? mpi::Range{row, row + 1} : mpi::Range{row, row}, true);
-    }
-    writer.file().flush();  // the batch is on disk: a kill from here on loses nothing before it
-    progress.set_done(already + allreduce(static_cast<std::int64_t>(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin})) -
-                                              (mine.size() - static_cast<std::int64_t>(todo.size())),
-                                          MPI_SUM, comm));
-  }
-  progress.finish();
+    return std::vector<std::vector<double>>{std::move(rows)};
+  });
 }
 
 /// A lock file that makes one process the joiner; stale locks (older than an hour) are broken.
