@@ -496,6 +496,17 @@ std::vector<double> Record::reals(const std::string& f) const {
   for (const auto& e : node_[f]) out.push_back(std::stod(e.Scalar()));
   return out;
 }
+std::string Record::canonical() const {
+  YAML::Emitter out;
+  out << YAML::Flow << YAML::BeginMap;
+  for (const auto& f : spec_->fields) {
+    out << YAML::Key << f.path << YAML::Value;
+    emit_value(out, node_[f.path], f);
+  }
+  out << YAML::EndMap;
+  return out.c_str();
+}
+
 std::string Record::where(const std::string& f) const {
   std::ostringstream os;
   os << source_;

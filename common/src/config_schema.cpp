@@ -2,6 +2,8 @@
 // defaults"; reference-model.md §1). configs/*.yaml document the same keys with comments.
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config_schema_parts.h"
 #include "lnpsaxs/config.h"
@@ -159,6 +161,27 @@ Schema build() {
   s.add(int_key("execution.threads", "0", 0, 1024, "intra-op threads per rank (0: cores / ranks on the node, or OMP_NUM_THREADS)"));
   s.add(int_key("execution.checkpoint_items", "4", 1, 1000000,
                 "items per rank between checkpoint flushes (a killed stage loses at most this many)"));
+
+  // --- slurm: how slurm/full_pipeline.sh submits the stages (never part of a fingerprint) ------
+  s.add(string_key("slurm.account", "\"\"", "sbatch --account (empty: the site default)"));
+  s.add(string_key("slurm.partition", "\"\"", "sbatch --partition (empty: the site default)"));
+  s.add(int_key("slurm.gpus_per_node", "0", 0, 64, "GPUs per node (0: CPU-only); one MPI rank per GPU"));
+  s.add(int_key("slurm.ntasks_per_node", "1", 1, 1024, "MPI ranks per node on CPU nodes (GPU nodes: gpus_per_node)"));
+  s.add(int_key("slurm.cpus_per_task", "1", 1, 1024, "cores per MPI rank (intra-op threads)"));
+  s.add(int_key("slurm.nodes", "1", 1, 100000, "nodes per job (per array task for simulate/synth/fit)"));
+  s.add(string_key("slurm.setup", "\"\"", "shell lines run before every stage (module load ..., source venv)"));
+  s.add(string_key("slurm.extra", "\"\"", "extra sbatch arguments for every job"));
+  s.add(int_key("slurm.signal_seconds", "300", 0, 86400,
+                "seconds before the time limit when a job is signalled to stop and requeue"));
+  for (const char* st : {"simulate", "synth", "fit"}) {
+    s.add(int_key(std::string("slurm.array.") + st, "1", 1, 100000,
+                  std::string("array tasks (shards) of ") + st));
+  }
+  for (const auto& [st, t] : std::vector<std::pair<std::string, std::string>>{
+           {"sample", "00:10:00"}, {"simulate", "24:00:00"}, {"synth", "12:00:00"}, {"train", "12:00:00"},
+           {"fit", "12:00:00"}, {"analyze", "02:00:00"}, {"report", "00:30:00"}}) {
+    s.add(string_key("slurm.time." + st, t, "wall-time limit of the " + st + " jobs (HH:MM:SS)"));
+  }
 
   // --- cross-key checks ------------------------------------------------------------------------
   s.add_check([](const Config& c) {

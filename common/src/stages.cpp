@@ -1,7 +1,12 @@
 #include "lnpsaxs/stages.h"
 
+#include <cmath>
 #include <map>
 #include <stdexcept>
+
+#include "lnpsaxs/config.h"
+#include "lnpsaxs/errors.h"
+#include "lnpsaxs/sha256.h"
 
 namespace lnpsaxs::stages {
 
@@ -23,6 +28,50 @@ const std::vector<std::string>& sections(const std::string& stage) {
   auto it = table.find(stage);
   if (it == table.end()) throw std::logic_error("no such stage: " + stage);
   return it->second;
+}
+
+namespace {
+bool per_target(const std::string& stage) { return stage == "fit" || stage == "analyze"; }
+}  // namespace
+
+std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target) {
+  if (!per_target(stage) || target.empty()) return cfg.fingerprint(sections(stage));
+  // Shared sections + the stage's global keys (fit.* but fit.targets; analyze.*) + one record.
+  std::vector<std::string> prefixes = sections("train");
+  prefixes.push_back("size_distribution");
+  for (const auto& k : cfg.schema().keys()) {
+    const bool in_fit = k.path.rfind("fit.", 0) == 0 && k.path != "fit.targets";
+    const bool in_analyze = stage == "analyze" && k.path.rfind("analyze.", 0) == 0;
+    if (in_fit || in_analyze) prefixes.push_back(k.path);
+  }
+  if (!cfg.schema().find("fit.targets")) return cfg.fingerprint(prefixes);
+  for (const auto& r : cfg.records("fit.targets")) {
+    if (r.string("name") == target) return sha256_hex(cfg.fingerprint(prefixes) + "\n" + r.canonical());
+  }
+  throw InputError(cfg.source() + ": fit.targets: no target named '" + target + "'");
+}
+
+std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg) {
+  std::vector<StageOutputs> out;
+  out.push_back({"sample", {"params.h5"}, {}});
+  out.push_back({"simulate", {"curves.h5"}, {}});
+  StageOutputs synth{"synth", {}, {}};
+  for (double k : cfg.reals("synth.cases")) synth.outputs.push_back("targets/case-" + std::to_string(static_cast<int>(k)) + ".h5");
+  out.push_back(synth);
+  out.push_back({"train", {"surrogate/surrogate.h5"}, {}});
+  StageOutputs fit{"fit", {}, {}}, analyze{"analyze", {}, {}};
+  if (cfg.schema().find("fit.targets")) {
+    for (const auto& r : cfg.records("fit.targets")) {
+      const std::string name = r.string("name");
+      fit.outputs.push_back("fits/" + name + "/fits.h5");
+      fit.targets.push_back(name);
+      analyze.outputs.push_back("analysis/" + name + ".h5");
+      analyze.targets.push_back(name);
+    }
+  }
+  out.push_back(fit);
+  out.push_back(analyze);
+  return out;
 }
 
 }  // namespace lnpsaxs::stages

@@ -69,6 +69,8 @@ class Record {
   /// "FILE:LINE: fit.targets[1].file: " prefix for messages about a field.
   std::string where(const std::string& field) const;
   const std::string& path() const { return path_; }  ///< "fit.targets[1]"
+  /// Canonical YAML text of this record (fields in declaration order, defaults filled in).
+  std::string canonical() const;
 
  private:
   const KeySpec& field_spec(const std::string& field) const;
@@ -141,6 +143,7 @@ class Config {
   /// same fingerprint.
   std::string fingerprint(const std::vector<std::string>& prefixes) const;
   const std::string& source() const { return source_; }
+  const Schema& schema() const { return *schema_; }
 
  private:
   Config() = default;

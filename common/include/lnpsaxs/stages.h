@@ -12,3 +12,26 @@ namespace lnpsaxs::stages {
 const std::vector<std::string>& sections(const std::string& stage);
 
 }  // namespace lnpsaxs::stages
+
+namespace lnpsaxs::config {
+class Config;
+}
+
+namespace lnpsaxs::stages {
+
+/// The stage_sha256 an output of `stage` must carry under `cfg`. For per-target outputs of `fit`
+/// and `analyze`, pass the target's name: the fingerprint then covers the shared sections, the
+/// stage's global keys and that target's own record of fit.targets only, so adding or changing
+/// another target leaves this one's outputs valid. Throws InputError for an unknown target.
+std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target = "");
+
+/// Every stage in pipeline order, with the run-directory-relative paths of its outputs under
+/// `cfg` (per target / case where the stage has several).
+struct StageOutputs {
+  std::string stage;
+  std::vector<std::string> outputs;
+  std::vector<std::string> targets;  ///< fit/analyze: the target of each output, else empty
+};
+std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg);
+
+}  // namespace lnpsaxs::stages

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs the pipeline on this machine with mpiexec (the embedded default; design.md "pipeline/").
+#
+#   pipeline/run-local.sh CONFIG [--from STAGE] [--only STAGE] [--until STAGE] [--np N]
+#                                [--run-dir DIR] [--force]
+#   pipeline/run-local.sh CONFIG status [--run-dir DIR]
+#
+# Stages run in order: sample simulate synth train fit analyze report. A stage whose outputs
+# are complete for this config is skipped (lnpsaxs-status); a killed stage resumes from its
+# checkpoint when the same command is rerun. --from S runs S and every later stage (earlier ones
+# must be complete); --only S runs S alone; --until S stops after S; --force remakes outputs.
+# Prints a status table at the end (stage, action, time, state, output).
+# Environment: LNPSAXS_BIN (default: build/bin), LNPSAXS_NP (default ranks: 2).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${LNPSAXS_BIN:-$ROOT/build/bin}
+STAGES=(sample simulate synth train fit analyze report)
+
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+[ $# -ge 1 ] || { usage; exit 2; }
+case "$1" in -h|--help) usage; exit 0 ;; esac
+CONFIG=$1; shift
+[ -f "$CONFIG" ] || { echo "run-local: error: config file $CONFIG not found" >&2; exit 2; }
+FROM="" ONLY="" UNTIL="" NP=${LNPSAXS_NP:-2} RUN_DIR="" FORCE="" STATUS_ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --from) FROM=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --until) UNTIL=$2; shift 2 ;;
+    --np) NP=$2; shift 2 ;;
+    --run-dir) RUN_DIR=$2; shift 2 ;;
+    --force) FORCE=--force; shift ;;
+    status) STATUS_ONLY=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run-local: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for s in "$FROM" "$ONLY" "$UNTIL"; do
+  if [ -n "$s" ] && [[ ! " ${STAGES[*]} " =~ " $s " ]]; then
+    echo "run-local: error: unknown stage '$s' (${STAGES[*]})" >&2; exit 2
+  fi
+done
+[[ "$NP" =~ ^[1-9][0-9]*$ ]] || { echo "run-local: error: --np '$NP' must be a positive integer" >&2; exit 2; }
+for tool in lnpsaxs-config lnpsaxs-status; do
+  [ -x "$BIN/$tool" ] || { echo "run-local: error: $BIN/$tool not built (run tools/test.sh or cmake --build build)" >&2; exit 2; }
+done
+"$BIN/lnpsaxs-config" --config "$CONFIG" > /dev/null   # validates: one clear line and exit 2 if bad
+[ -n "$RUN_DIR" ] || RUN_DIR=$("$BIN/lnpsaxs-config" --config "$CONFIG" --get run.dir)
+
+if [ -n "$STATUS_ONLY" ]; then exec "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR"; fi
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+declare -A ACTION TIME
+phase=before
+[ -z "$FROM" ] && [ -z "$ONLY" ] && phase=run
+for stage in "${STAGES[@]}"; do
+  [ "$stage" = "$FROM" ] && phase=run
+  if [ -n "$ONLY" ]; then [ "$stage" = "$ONLY" ] && phase=run || phase=skip; fi
+  if [ "$phase" = before ]; then
+    if "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
+      ACTION[$stage]="skipped (before --from)"
+    else
+      echo "run-local: error: --from $FROM, but the earlier stage '$stage' is not complete for this config" >&2
+      "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR"
+      exit 2
+    fi
+    continue
+  fi
+  if [ "$phase" = skip ] || [ "$phase" = done ]; then ACTION[$stage]="not requested"; continue; fi
+  if [ -z "$FORCE" ] && "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
+    ACTION[$stage]="skipped (complete)"
+    echo "== $stage: complete for this config, skipped"
+  else
+    echo "== $stage"
+    t0=$(date +%s%N)
+    if [ "$stage" = report ]; then
+      /usr/bin/python3 "$ROOT/tools/report.py" --run-dir "$RUN_DIR" --config "$CONFIG"
+    else
+      [ -x "$BIN/lnpsaxs-$stage" ] || { echo "run-local: error: $BIN/lnpsaxs-$stage not built" >&2; exit 2; }
+      set +e
+      mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" --config "$CONFIG" --run-dir "$RUN_DIR" $FORCE
+      rc=$?
+      set -e
+      if [ $rc -ne 0 ]; then
+        echo "run-local: stage $stage failed (exit $rc); rerun the same command to resume" >&2
+        "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR"
+        exit $rc
+      fi
+    fi
+    ACTION[$stage]="ran"
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    TIME[$stage]=$(printf '%d.%01ds' $((ms / 1000)) $(((ms % 1000) / 100)))
+  fi
+  [ "$stage" = "$UNTIL" ] && phase=done
+done
+
+echo
+printf '%-9s %-24s %-9s\n' stage action time
+for stage in "${STAGES[@]}"; do printf '%-9s %-24s %-9s\n' "$stage" "${ACTION[$stage]}" "${TIME[$stage]:--}"; done
+echo
+"$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR"

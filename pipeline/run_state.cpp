@@ -1,0 +1,98 @@
+#include "run_state.h"
+
+#include <filesystem>
+
+#include "lnpsaxs/checkpoint.h"
+#include "lnpsaxs/stages.h"
+
+namespace fs = std::filesystem;
+
+namespace lnpsaxs::pipeline {
+
+const char* to_string(State s) {
+  switch (s) {
+    case State::complete: return "complete";
+    case State::stale: return "stale";
+    case State::partial: return "partial";
+    case State::incomplete: return "incomplete";
+    case State::missing: return "missing";
+  }
+  return "?";
+}
+
+namespace {
+/// Any NAME.partial below `dir` (a stage's shard folder)?
+std::string find_partial(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return "";
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".partial") return e.path().string();
+  }
+  return "";
+}
+}  // namespace
+
+std::vector<StageState> run_state(const config::Config& cfg, const std::string& run_dir) {
+  std::vector<StageState> out;
+  for (const auto& so : stages::pipeline_outputs(cfg)) {
+    StageState st;
+    st.stage = so.stage;
+    st.total = static_cast<int>(so.outputs.size());
+    int stale = 0, partial = 0;
+    for (std::size_t i = 0; i < so.outputs.size(); ++i) {
+      const fs::path p = fs::path(run_dir) / so.outputs[i];
+      st.outputs.push_back(p.string());
+      const io::OutputInfo info = io::inspect_output(p.string());
+      const std::string target = so.targets.empty() ? "" : so.targets[i];
+      if (info.state == io::OutputState::complete) {
+        if (info.stage_sha256 == stages::fingerprint(cfg, so.stage, target)) {
+          ++st.complete;
+          st.created_utc = std::max(st.created_utc, info.created_utc);
+        } else {
+          ++stale;
+          st.note = so.outputs[i] + " made under another config";
+        }
+      } else {
+        // A stage with shards may have no NAME.partial yet but shard files in progress.
+        std::string part = info.state == io::OutputState::partial ? info.path : "";
+        if (part.empty() && (so.stage == "simulate" || so.stage == "synth" || so.stage == "fit")) {
+          part = find_partial(so.stage == "simulate" ? fs::path(run_dir) / "curves" : p.parent_path());
+        }
+        if (!part.empty()) {
+          ++partial;
+          st.note = "in progress: " + fs::path(part).filename().string();
+        }
+      }
+    }
+    if (st.total == 0) {
+      st.state = State::complete;
+      st.note = "nothing configured";
+    } else if (st.complete == st.total) {
+      st.state = State::complete;
+    } else if (partial > 0) {
+      st.state = State::partial;
+    } else if (stale > 0) {
+      st.state = State::stale;
+    } else if (st.complete > 0) {
+      st.state = State::incomplete;
+    } else {
+      st.state = State::missing;
+    }
+    out.push_back(st);
+  }
+  // The report: an HTML page rendered from the analysis files (no fingerprint of its own).
+  StageState rep;
+  rep.stage = "report";
+  rep.total = 1;
+  const fs::path index = fs::path(run_dir) / "report" / "index.html";
+  rep.outputs.push_back(index.string());
+  std::error_code ec;
+  if (fs::exists(index, ec)) {
+    rep.complete = 1;
+    rep.state = State::complete;
+  }
+  out.push_back(rep);
+  return out;
+}
+
+}  // namespace lnpsaxs::pipeline

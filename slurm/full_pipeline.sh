@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Submits the whole lnpsaxs pipeline to SLURM: one job per stage, chained with
+# --dependency=afterok; simulate, synth and fit as job arrays (one shard per array task, each an
+# MPI job launched with srun; one rank per GPU on GPU nodes), each followed by a join job.
+#
+#   slurm/full_pipeline.sh CONFIG [--from STAGE] [--until STAGE] [--dry-run] [--force]
+#       [--run-dir DIR] [--bin DIR] [--account A] [--partition P] [--gpus-per-node G]
+#       [--ntasks-per-node N] [--cpus-per-task C] [--array STAGE=N] [--time STAGE=HH:MM:SS]
+#
+# Resources come from the config's `slurm:` section; the flags override it. --dry-run prints the
+# plan and the sbatch commands without submitting. --from S submits S and later stages only (the
+# earlier ones must be complete in the run directory). Stages whose outputs are complete say
+# "nothing to do" and finish at once, so resubmitting after a failure continues the run.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+STAGES=(sample simulate synth train fit analyze report)
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+[ $# -ge 1 ] || { usage; exit 2; }
+case "$1" in -h|--help) usage; exit 0 ;; esac
+CONFIG=$1; shift
+[ -f "$CONFIG" ] || { echo "full_pipeline: error: config file $CONFIG not found" >&2; exit 2; }
+CONFIG=$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")
+BIN=${LNPSAXS_BIN:-$SRC/build/bin}
+FROM="" UNTIL="" DRY="" FORCE="" RUN_DIR=""
+declare -A OVR ARRAY TIME
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --from) FROM=$2; shift 2 ;;
+    --until) UNTIL=$2; shift 2 ;;
+    --dry-run) DRY=1; shift ;;
+    --force) FORCE=1; shift ;;
+    --run-dir) RUN_DIR=$2; shift 2 ;;
+    --bin) BIN=$(cd "$2" && pwd); shift 2 ;;
+    --account|--partition|--gpus-per-node|--ntasks-per-node|--cpus-per-task) OVR[${1#--}]=$2; shift 2 ;;
+    --array) ARRAY[${2%%=*}]=${2#*=}; shift 2 ;;
+    --time) TIME[${2%%=*}]=${2#*=}; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "full_pipeline: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for s in "$FROM" "$UNTIL"; do
+  if [ -n "$s" ] && [[ ! " ${STAGES[*]} " =~ " $s " ]]; then
+    echo "full_pipeline: error: unknown stage '$s' (${STAGES[*]})" >&2; exit 2
+  fi
+done
+[ -x "$BIN/lnpsaxs-config" ] || { echo "full_pipeline: error: $BIN/lnpsaxs-config not built (cmake --build build)" >&2; exit 2; }
+get() { "$BIN/lnpsaxs-config" --config "$CONFIG" --get "$1"; }
+get run.dir > /dev/null   # validates the config: one clear line and exit 2 if bad
+[ -n "$RUN_DIR" ] || RUN_DIR=$(get run.dir)
+case "$RUN_DIR" in /*) ;; *) RUN_DIR=$PWD/$RUN_DIR ;; esac
+
+opt() { if [ -n "${OVR[$1]:-}" ]; then echo "${OVR[$1]}"; else get "slurm.${1//-/_}"; fi; }
+ACCOUNT=$(opt account); PARTITION=$(opt partition); GPUS=$(opt gpus-per-node)
+NTASKS=$(opt ntasks-per-node); CPUS=$(opt cpus-per-task); NODES=$(get slurm.nodes)
+SIGNAL=$(get slurm.signal_seconds); EXTRA=$(get slurm.extra); SETUP=$(get slurm.setup)
+[ "$GPUS" -gt 0 ] && NTASKS=$GPUS   # one MPI rank per GPU
+for s in simulate synth fit; do [ -n "${ARRAY[$s]:-}" ] || ARRAY[$s]=$(get "slurm.array.$s"); done
+for s in "${STAGES[@]}"; do [ -n "${TIME[$s]:-}" ] || TIME[$s]=$(get "slurm.time.$s"); done
+
+# --- the plan ----------------------------------------------------------------------------------
+n_train=$(get sample.n_train); n_test=$(get sample.n_test)
+echo "lnpsaxs pipeline plan for $CONFIG (run directory $RUN_DIR)"
+echo "  sample:   $n_train training + $n_test test θ (Sobol, $(get sample.randomisation))"
+echo "  simulate: $((n_train + n_test)) curves x n = $(get simulate.realisations) realisations, N = $(get simulate.grid_n)^3 voxels of $(get simulate.dx) Å, N_f = $(get simulate.n_fft), $(get q.n) q points; ${ARRAY[simulate]} array tasks"
+echo "  synth:    Table S2 cases [$(get synth.cases)] x $(get synth.particles) particles; ${ARRAY[synth]} array tasks"
+echo "  train:    surrogate on the training curves"
+echo "  fit:      ${ARRAY[fit]} array tasks;  analyze, report"
+echo "  per job:  $NODES node(s) x $NTASKS MPI rank(s) x $CPUS core(s)$([ "$GPUS" -gt 0 ] && echo ", $GPUS GPU(s) per node (one rank per GPU)"); GPUs per array stage: $((GPUS * NODES)) per task"
+echo
+
+common=(--parsable --signal="B:USR1@$SIGNAL")
+[ -n "$ACCOUNT" ] && common+=(--account="$ACCOUNT")
+[ -n "$PARTITION" ] && common+=(--partition="$PARTITION")
+mpi_job=(--nodes="$NODES" --ntasks-per-node="$NTASKS" --cpus-per-task="$CPUS")
+[ "$GPUS" -gt 0 ] && mpi_job+=(--gpus-per-node="$GPUS")
+single_job=(--nodes=1 --ntasks=1 --cpus-per-task=1)
+# shellcheck disable=SC2206
+[ -n "$EXTRA" ] && common+=($EXTRA)
+export_vars="ALL,LNPSAXS_CONFIG=$CONFIG,LNPSAXS_RUN_DIR=$RUN_DIR,LNPSAXS_BIN=$BIN,LNPSAXS_SRC=$SRC"
+[ -n "$FORCE" ] && export_vars+=",LNPSAXS_FORCE=1"
+export LNPSAXS_SETUP="$SETUP"
+mkdir -p "$RUN_DIR/slurm-logs" 2>/dev/null || [ -n "$DRY" ]
+
+declare -A JOB
+n_fake=0
+# submit NAME SCRIPT DEPS mpi|single [extra sbatch args...]: prints and (unless --dry-run) submits.
+# EXPORT_EXTRA (",VAR=value...") is added to the job's environment.
+EXPORT_EXTRA=""
+submit() {
+  local name=$1 script=$2 deps=$3 kind=$4; shift 4
+  local shape=("${mpi_job[@]}")
+  [ "$kind" = single ] && shape=("${single_job[@]}")
+  local out="$RUN_DIR/slurm-logs/%x-%j.out"
+  [[ " $* " == *" --array="* ]] && out="$RUN_DIR/slurm-logs/%x-%A_%a.out"
+  local args=("${common[@]}" "${shape[@]}" --job-name="lnpsaxs-$name" --output="$out" --export="$export_vars$EXPORT_EXTRA" "$@")
+  [ -n "$deps" ] && args+=(--dependency="afterok:$deps")
+  if [ -n "$DRY" ]; then
+    n_fake=$((n_fake + 1))
+    JOB[$name]="<$name>"
+    echo "sbatch ${args[*]} $SRC/slurm/$script"
+  else
+    JOB[$name]=$(sbatch "${args[@]}" "$SRC/slurm/$script")
+    echo "submitted $name: job ${JOB[$name]}"
+  fi
+}
+dep() { local out="" j; for j in "$@"; do [ -n "${JOB[$j]:-}" ] && out="${out:+$out:}${JOB[$j]}"; done; echo "$out"; }
+
+phase=$([ -n "$FROM" ] && echo before || echo run)
+for stage in "${STAGES[@]}"; do
+  [ "$stage" = "$FROM" ] && phase=run
+  if [ "$phase" = before ]; then
+    if [ -z "$DRY" ] && ! "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
+      echo "full_pipeline: error: --from $FROM, but the earlier stage '$stage' is not complete in $RUN_DIR" >&2
+      exit 2
+    fi
+    echo "# $stage: complete, not submitted (--from $FROM)"
+    continue
+  fi
+  [ "$phase" = done ] && break
+  case "$stage" in
+    sample) submit sample sample.sbatch "" single --time="${TIME[sample]}" ;;
+    simulate|synth|fit)
+      case "$stage" in simulate) d=$(dep sample) ;; synth) d="" ;; fit) d=$(dep train synth-join) ;; esac
+      submit "$stage" "$stage.sbatch" "$d" mpi --time="${TIME[$stage]}" --array="0-$((ARRAY[$stage] - 1))"
+      EXPORT_EXTRA=",LNPSAXS_STAGE=$stage,LNPSAXS_SHARDS=${ARRAY[$stage]}"
+      submit "$stage-join" join.sbatch "$(dep "$stage")" single --time=00:30:00
+      EXPORT_EXTRA="" ;;
+    train) submit train train.sbatch "$(dep simulate-join)" mpi --time="${TIME[train]}" ;;
+    analyze) submit analyze analyze.sbatch "$(dep fit-join)" mpi --time="${TIME[analyze]}" ;;
+    report) submit report report.sbatch "$(dep analyze)" single --time="${TIME[report]}" ;;
+  esac
+  [ "$stage" = "$UNTIL" ] && phase=done
+done
+[ -n "$DRY" ] && echo && echo "(dry run: nothing submitted)"
+if [ -z "$DRY" ]; then
+  echo
+  echo "follow with: squeue -u \$USER; logs in $RUN_DIR/slurm-logs; state: $BIN/lnpsaxs-status --config $CONFIG --run-dir $RUN_DIR"
+fi
