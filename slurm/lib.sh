@@ -17,6 +17,7 @@ requeue() {
   local id=${SLURM_JOB_ID}
   [ -n "${SLURM_ARRAY_JOB_ID:-}" ] && id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
   echo "lnpsaxs: time limit near: stopping the stage and requeueing job $id"
+  # The stage stops at its next checkpoint boundary (exit 3); then the job goes back in the queue.
   [ -n "$STEP" ] && kill -TERM "$STEP" 2>/dev/null && wait "$STEP"
   scontrol requeue "$id"
   exit 0

@@ -10,6 +10,7 @@
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/stages.h"
+#include "lnpsaxs/stop.h"
 #include "lnpsaxs/version.h"
 
 namespace po = boost::program_options;
@@ -131,7 +132,7 @@ int run_stage(int argc, char** argv, const StageInfo& info, const po::options_de
     if (opts.vm.count("help")) {
       if (env.rank() == 0) {
         std::cout << exe << " — " << info.summary << "\n\nUsage: " << exe << " --config FILE [options]\n\n"
-                  << info.description << "\n\n" << all << "\nExit codes: 0 ok, 2 bad input or config, 1 runtime failure.\n";
+                  << info.description << "\n\n" << all << "\nExit codes: 0 ok, 2 bad input or config, 1 runtime failure, 3 stopped by a signal (rerun to resume).\n";
       }
       return 0;
     }
@@ -162,9 +163,14 @@ int run_stage(int argc, char** argv, const StageInfo& info, const po::options_de
     if (ctx.root()) io::write_text_atomic(ctx.path("config.resolved.yaml"), cfg.resolved_yaml());
     log::debug("config {} (sha256 {}), run directory {}", opts.config_path, cfg.sha256(), opts.run_dir);
     setup = false;
+    install_stop_handlers();
     body(ctx);
     MPI_Barrier(env.comm());
     return 0;
+  } catch (const StopRequested& e) {
+    // Every rank stopped together at a checkpoint boundary: no abort needed.
+    if (env.rank() == 0) std::cerr << exe << ": interrupted: " << one_line(e.what()) << std::endl;
+    return kExitInterrupted;
   } catch (const InputError& e) {
     if (!setup || env.rank() == 0) std::cerr << exe << ": error: " << one_line(e.what()) << std::endl;
     if (!setup && env.size() > 1) MPI_Abort(env.comm(), 2);

@@ -2,6 +2,7 @@
 
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
+#include "lnpsaxs/stop.h"
 
 namespace lnpsaxs::io {
 namespace {
@@ -87,6 +88,10 @@ void run_item_loop(CheckpointWriter& writer, const mpi::Environment& env, const 
     writer.file().flush();  // this batch is on disk: a kill from here on loses nothing before it
     done_here += static_cast<std::int64_t>(items.size());
     progress.set_done(already + allreduce(done_here, MPI_SUM, comm));
+    if (round + 1 < rounds && stop_requested(comm)) {
+      throw StopRequested(loop.what + ": stopped by a signal after " + std::to_string(already + allreduce(done_here, MPI_SUM, comm)) +
+                          " of " + std::to_string(shard.size()) + " items (checkpoint flushed); rerun the same command to resume");
+    }
   }
   progress.finish();
 }

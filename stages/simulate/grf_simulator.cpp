@@ -12,6 +12,7 @@
 #include <ATen/ops/fft_rfft2.h>
 #include <ATen/ops/fft_rfftn.h>
 #include <ATen/ops/from_blob.h>
+#include <ATen/ops/scalar_tensor.h>
 #include <ATen/ops/std_mean.h>
 #include <ATen/ops/take.h>
 #include <ATen/ops/view_as_real.h>
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -71,9 +73,31 @@ std::vector<std::int32_t> column_half_extents(std::int64_t n, double dx, double 
 }
 
 at::Tensor cpu_tensor(const std::vector<double>& v, at::IntArrayRef sizes) {
-  return at::from_blob(const_cast<double*>(v.data()), sizes,
-                       at::TensorOptions().dtype(at::kDouble))
-      .clone();
+  return at::from_blob(const_cast<double*>(v.data()), sizes, at::TensorOptions().dtype(at::kDouble)).clone();
+}
+
+/// Mean and (if with_sd) population SD of a contiguous float array, accumulated in double over
+/// fixed chunks combined in order, so the result does not depend on the thread count (torch's CPU
+/// reductions split by thread). Two passes: mean, then Σ(x − mean)². ~10× faster than at::std_mean.
+std::pair<double, double> population_moments(const float* x, std::int64_t n, bool with_sd) {
+  constexpr std::int64_t kChunk = 1 << 16;
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<std::size_t>(chunks));
+  auto chunk_sum = [&](auto&& term) {
+    at::parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t c = begin; c < end; ++c) {
+        double acc = 0.0;
+        const std::int64_t hi = std::min(n, (c + 1) * kChunk);
+        for (std::int64_t i = c * kChunk; i < hi; ++i) acc += term(static_cast<double>(x[i]));
+        part[static_cast<std::size_t>(c)] = acc;
+      }
+    });
+    return std::accumulate(part.begin(), part.end(), 0.0);
+  };
+  const double mean = chunk_sum([](double v) { return v; }) / static_cast<double>(n);
+  if (!with_sd) return {mean, 0.0};
+  const double m2 = chunk_sum([mean](double v) { return (v - mean) * (v - mean); });
+  return {mean, std::sqrt(m2 / static_cast<double>(n))};
 }
 
 /// Standard FFT ordering of a length-n axis: index i ↔ frequency i (i < n/2) or i − n.
@@ -83,8 +107,7 @@ std::int64_t signed_frequency(std::int64_t i, std::int64_t n) { return i < n / 2
 
 // ---- random numbers ------------------------------------------------------------------------------
 
-std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c,
-                                           std::array<std::uint32_t, 2> key) {
+std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c, std::array<std::uint32_t, 2> key) {
   constexpr std::uint64_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
   constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
   std::uint32_t k0 = key[0], k1 = key[1];
@@ -101,6 +124,74 @@ std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c,
   return c;
 }
 
+namespace {
+
+#if defined(_OPENMP)
+#define LNPSAXS_SIMD _Pragma("omp simd")
+#else
+#define LNPSAXS_SIMD
+#endif
+
+float bits_to_float(std::uint32_t v) {
+  float f;
+  std::memcpy(&f, &v, sizeof f);
+  return f;
+}
+std::uint32_t float_to_bits(float f) {
+  std::uint32_t v;
+  std::memcpy(&v, &f, sizeof v);
+  return v;
+}
+
+/// normal_pair over arrays: z0[i], z1[i] from a[i], b[i]. Branch-free (selects by bit masks) so
+/// that the loop vectorises; needs -fno-math-errno for the sqrt (set for this library in CMake).
+void box_muller(const std::uint32_t* wa, const std::uint32_t* wb, float* z0, float* z1, std::int64_t count) {
+  LNPSAXS_SIMD
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::uint32_t a = wa[i], b = wb[i];
+    // ln u, u = a·2⁻³² + 2⁻³³ ∈ (0, 1]: u = m·2^e with m ∈ [√½, √2), ln m = 2 atanh(s),
+    // s = (m − 1)/(m + 1), |s| ≤ 0.172, series to s⁹ (truncation < 3e-9).
+    const float u = static_cast<float>(a) * 2.3283064365386963e-10f + 1.1641532182693481e-10f;
+    const std::uint32_t ubits = float_to_bits(u);
+    std::uint32_t mbits = (ubits & 0x007FFFFFu) | 0x3F800000u;  // m ∈ [1, 2)
+    const std::uint32_t big = mbits > 0x3FB504F3u ? 1u : 0u;    // m > √2 (ordered bit patterns)
+    mbits -= big << 23;                                         // m ← m/2
+    const float e =
+        static_cast<float>(static_cast<std::int32_t>(ubits >> 23) - 127 + static_cast<std::int32_t>(big));
+    const float m = bits_to_float(mbits);
+    const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+    const float ln_m =
+        2.0f * s * (1.0f + s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9)))));
+    const float r = std::sqrt(-2.0f * (e * 0.693147180559945f + ln_m));
+    // θ = (k + f)·π/2 with quadrant k = top two bits of b, f ∈ (0, 1) from the other 30;
+    // θ = k·π/2 + π/4 + φ, φ = (f − ½)·π/2 ∈ (−π/4, π/4): Taylor to φ⁹/φ¹⁰ (error < 2e-9).
+    const std::uint32_t k = b >> 30;
+    const float f = (static_cast<float>(b & 0x3FFFFFFFu) + 0.5f) * 9.313225746154785e-10f;
+    const float ph = (f - 0.5f) * 1.5707963267948966f, p2 = ph * ph;
+    const float sn =
+        ph * (1.0f - p2 * (1.0f / 6 - p2 * (1.0f / 120 - p2 * (1.0f / 5040 - p2 * (1.0f / 362880)))));
+    const float cs =
+        1.0f -
+        p2 * (0.5f - p2 * (1.0f / 24 - p2 * (1.0f / 720 - p2 * (1.0f / 40320 - p2 * (1.0f / 3628800)))));
+    const std::uint32_t c45 = float_to_bits(0.70710678118654752f * (cs - sn));  // cos(π/4 + φ)
+    const std::uint32_t s45 = float_to_bits(0.70710678118654752f * (cs + sn));  // sin(π/4 + φ)
+    // Rotate by k·90°: odd k swaps cos and sin; cos < 0 for k = 1, 2; sin < 0 for k = 2, 3.
+    const std::uint32_t swap = 0u - (k & 1u);
+    const std::uint32_t xb = ((c45 & ~swap) | (s45 & swap)) ^ ((((k + 1u) >> 1) & 1u) << 31);
+    const std::uint32_t yb = ((s45 & ~swap) | (c45 & swap)) ^ ((k >> 1) << 31);
+    z0[i] = r * bits_to_float(xb);
+    z1[i] = r * bits_to_float(yb);
+  }
+}
+
+}  // namespace
+
+std::array<float, 2> normal_pair(std::uint32_t a, std::uint32_t b) {
+  std::array<float, 2> z{};
+  box_muller(&a, &b, &z[0], &z[1], 1);
+  return z;
+}
+
 at::Tensor white_noise(std::int64_t n, std::uint64_t key) {
   if (n < 1) fail(cat("white_noise: n must be >= 1, got ", n));
   const std::int64_t total = n * n * n;
@@ -108,27 +199,33 @@ at::Tensor white_noise(std::int64_t n, std::uint64_t key) {
   float* out = w.data_ptr<float>();
   const std::array<std::uint32_t, 2> k = {static_cast<std::uint32_t>(key),
                                           static_cast<std::uint32_t>(key >> 32)};
+  // Batches of kBatch Philox blocks: scalar Philox into word arrays, then a vectorised
+  // Box–Muller. Each value depends only on (element index, key): any thread count, same field.
+  constexpr std::int64_t kBatch = 128;
   const std::int64_t blocks = (total + 3) / 4;
-  // Each block depends only on (block index, key): the result is the same for any thread count.
-  at::parallel_for(0, blocks, 1 << 14, [&](std::int64_t begin, std::int64_t end) {
-    constexpr double kTwo32 = 4294967296.0;
-    constexpr float kTwoPi = static_cast<float>(2.0 * kPi);
-    for (std::int64_t b = begin; b < end; ++b) {
-      const auto x = philox4x32_10(
-          {static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32), 0u, 0u}, k);
-      float z[4];
-      for (int p = 0; p < 2; ++p) {
-        // Box–Muller with u ∈ (0, 1) formed in double (so u ≥ 2^-33 survives the cast) and the
-        // transcendental functions in float: |z| ≤ 6.7, a tail probability < 2e-11 per value.
-        const auto u = static_cast<float>((static_cast<double>(x[2 * p]) + 0.5) / kTwo32);
-        const auto v = static_cast<float>(static_cast<double>(x[2 * p + 1]) / kTwo32);
-        const float r = std::sqrt(-2.0f * std::log(u));
-        z[2 * p] = r * std::cos(kTwoPi * v);
-        z[2 * p + 1] = r * std::sin(kTwoPi * v);
+  const std::int64_t batches = (blocks + kBatch - 1) / kBatch;
+  at::parallel_for(0, batches, 64, [&](std::int64_t begin, std::int64_t end) {
+    std::uint32_t wa[2 * kBatch], wb[2 * kBatch];
+    float z0[2 * kBatch], z1[2 * kBatch];
+    for (std::int64_t batch = begin; batch < end; ++batch) {
+      const std::int64_t first = batch * kBatch;
+      for (std::int64_t j = 0; j < kBatch; ++j) {
+        const auto b = static_cast<std::uint64_t>(first + j);
+        const auto x =
+            philox4x32_10({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32), 0u, 0u}, k);
+        wa[2 * j] = x[0];
+        wb[2 * j] = x[1];
+        wa[2 * j + 1] = x[2];
+        wb[2 * j + 1] = x[3];
       }
-      const std::int64_t e0 = 4 * b;
-      const std::int64_t count = std::min<std::int64_t>(4, total - e0);
-      for (std::int64_t j = 0; j < count; ++j) out[e0 + j] = z[j];
+      box_muller(wa, wb, z0, z1, 2 * kBatch);
+      const std::int64_t e0 = 4 * first;
+      const std::int64_t count = std::min<std::int64_t>(4 * kBatch, total - e0);
+      for (std::int64_t j = 0; j + 1 < count; j += 2) {
+        out[e0 + j] = z0[j / 2];
+        out[e0 + j + 1] = z1[j / 2];
+      }
+      if (count % 2 == 1) out[e0 + count - 1] = z0[count / 2];
     }
   });
   return w;
@@ -136,15 +233,12 @@ at::Tensor white_noise(std::int64_t n, std::uint64_t key) {
 
 // ---- construction --------------------------------------------------------------------------------
 
-GrfSimulator::GrfSimulator(GridSpec grid, std::vector<double> q, c10::Device device,
-                           Interior interior)
+GrfSimulator::GrfSimulator(GridSpec grid, std::vector<double> q, c10::Device device, Interior interior)
     : grid_(grid), q_(std::move(q)), device_(device), interior_(interior) {
   const std::int64_t n = grid_.n, nf = grid_.n_fft;
   if (n < 8 || n % 2 != 0) fail(cat("simulation grid: n must be even and >= 8, got ", n));
-  if (nf < n || nf % 2 != 0)
-    fail(cat("simulation grid: n_fft must be even and >= n = ", n, ", got ", nf));
-  if (!(grid_.dx > 0.0) || !finite(grid_.dx))
-    fail(cat("simulation grid: dx must be > 0 Å, got ", grid_.dx));
+  if (nf < n || nf % 2 != 0) fail(cat("simulation grid: n_fft must be even and >= n = ", n, ", got ", nf));
+  if (!(grid_.dx > 0.0) || !finite(grid_.dx)) fail(cat("simulation grid: dx must be > 0 Å, got ", grid_.dx));
   if (!(grid_.smooth_sigma_px >= 0.0) || !finite(grid_.smooth_sigma_px))
     fail(cat("simulation grid: smooth_sigma_px must be >= 0, got ", grid_.smooth_sigma_px));
   if (!(grid_.radial_sigma > 0.0) || !finite(grid_.radial_sigma))
@@ -179,9 +273,8 @@ GrfSimulator::GrfSimulator(GridSpec grid, std::vector<double> q, c10::Device dev
       pixels.push_back({dq2 * std::sqrt(kx * kx + ky * ky), i * nh + j, mult});
     }
   }
-  std::sort(pixels.begin(), pixels.end(), [](const Pixel& a, const Pixel& b) {
-    return a.q < b.q || (a.q == b.q && a.index < b.index);
-  });
+  std::sort(pixels.begin(), pixels.end(),
+            [](const Pixel& a, const Pixel& b) { return a.q < b.q || (a.q == b.q && a.index < b.index); });
   const double sigma_q = grid_.radial_sigma * dq2;
   const double half = kRadialCutoffSigmas * sigma_q;
   const auto nq = static_cast<std::int64_t>(q_.size());
@@ -200,8 +293,7 @@ GrfSimulator::GrfSimulator(GridSpec grid, std::vector<double> q, c10::Device dev
   std::vector<double> wt(static_cast<std::size_t>(nq * kk), 0.0);
   for (std::int64_t r = 0; r < nq; ++r) {
     const auto [b, e] = ranges[static_cast<std::size_t>(r)];
-    if (b == e)
-      fail(cat("simulation q grid: no pixel of the 2-D FFT lies near q = ", q_[r], " Å⁻¹"));
+    if (b == e) fail(cat("simulation q grid: no pixel of the 2-D FFT lies near q = ", q_[r], " Å⁻¹"));
     double total = 0.0;
     for (std::size_t p = b; p < e; ++p) {
       const double u = (pixels[p].q - q_[r]) / sigma_q;
@@ -212,9 +304,8 @@ GrfSimulator::GrfSimulator(GridSpec grid, std::vector<double> q, c10::Device dev
     }
     for (std::size_t p = b; p < e; ++p) wt[r * kk + (p - b)] /= total;
   }
-  radial_index_ = at::from_blob(idx.data(), {nq, kk}, at::TensorOptions().dtype(at::kLong))
-                      .clone()
-                      .to(device_);
+  radial_index_ =
+      at::from_blob(idx.data(), {nq, kk}, at::TensorOptions().dtype(at::kLong)).clone().to(device_);
   radial_weight_ = cpu_tensor(wt, {nq, kk}).to(device_);
 
   // 2-D smoothing factor exp(−½σ²|k|²), k in rad/pixel on the N-grid (§3.4 step 6).
@@ -253,19 +344,17 @@ double GrfSimulator::max_radius() const {
 }
 
 void GrfSimulator::validate(const Structure& s) const {
-  if (!(s.radius > 0.0) || !finite(s.radius))
-    fail(cat("structure: radius must be > 0 Å, got ", s.radius));
+  if (!(s.radius > 0.0) || !finite(s.radius)) fail(cat("structure: radius must be > 0 Å, got ", s.radius));
   if (s.radius > max_radius())
     fail(cat("structure: radius ", s.radius, " Å does not fit the simulation grid N = ", grid_.n,
              ", Δx = ", grid_.dx, " Å (box ", grid_.n * grid_.dx, " Å): the particle (diameter ",
-             2 * s.radius, " Å) plus ", margin_px(), " px of smoothing margin per side needs r <= ",
-             max_radius(), " Å; increase N or Δx"));
+             2 * s.radius, " Å) plus ", margin_px(),
+             " px of smoothing margin per side needs r <= ", max_radius(), " Å; increase N or Δx"));
   if (!(s.shell_thickness >= 0.0 && s.shell_thickness <= s.radius))
     fail(cat("structure: shell_thickness must lie in [0, radius = ", s.radius, "] Å, got ",
              s.shell_thickness));
   if (!finite(s.rho_rel)) fail(cat("structure: rho_rel must be finite, got ", s.rho_rel));
-  if (!finite(s.delta_rho_int))
-    fail(cat("structure: delta_rho_int must be finite, got ", s.delta_rho_int));
+  if (!finite(s.delta_rho_int)) fail(cat("structure: delta_rho_int must be finite, got ", s.delta_rho_int));
   if (interior_ == Interior::grf) {
     if (!(s.w >= 0.0 && s.w <= 1.0)) fail(cat("structure: w must lie in [0, 1], got ", s.w));
     const std::pair<const char*, double> pos[] = {
@@ -303,12 +392,18 @@ at::Tensor GrfSimulator::field_from_filter(const at::Tensor& filter, std::uint64
   spectrum.mul_(filter);
   at::Tensor g = at::fft_irfftn(spectrum, at::IntArrayRef{n, n, n});
   spectrum.reset();
-  at::Tensor sd, mean;
-  std::tie(sd, mean) = at::std_mean(g, /*unbiased=*/false);
-  const double sd_value = sd.item<double>();
-  if (!(sd_value > 0.0) || !std::isfinite(sd_value))
-    fail(cat("GRF: the spectrum P(q) has no power on the 3-D grid (|q| from ", delta_q_3d(),
-             " to ", std::sqrt(3.0) * nyquist_q(), " Å⁻¹); check m_q1, s_q1, m_q2, s_q2, w"));
+  double mean = 0.0, sd = 0.0;
+  if (g.is_cpu() && g.is_contiguous() && g.scalar_type() == at::kFloat) {
+    std::tie(mean, sd) = population_moments(g.data_ptr<float>(), g.numel(), /*with_sd=*/true);
+  } else {
+    at::Tensor sd_t, mean_t;
+    std::tie(sd_t, mean_t) = at::std_mean(g, /*unbiased=*/false);
+    mean = mean_t.item<double>();
+    sd = sd_t.item<double>();
+  }
+  if (!(sd > 0.0) || !std::isfinite(sd))
+    fail(cat("GRF: the spectrum P(q) has no power on the 3-D grid (|q| from ", delta_q_3d(), " to ",
+             std::sqrt(3.0) * nyquist_q(), " Å⁻¹); check m_q1, s_q1, m_q2, s_q2, w"));
   return g.sub_(mean).div_(sd);
 }
 
@@ -320,8 +415,7 @@ at::Tensor GrfSimulator::standardised_field(const Structure& s, std::uint64_t ke
 at::Tensor GrfSimulator::projection_from_field(const Structure& s, at::Tensor field) const {
   const std::int64_t n = grid_.n;
   const std::vector<std::int32_t> outer = column_half_extents(n, grid_.dx, s.radius);
-  const std::vector<std::int32_t> core =
-      column_half_extents(n, grid_.dx, s.radius - s.shell_thickness);
+  const std::vector<std::int32_t> core = column_half_extents(n, grid_.dx, s.radius - s.shell_thickness);
   const physics::CoreShellContrast c = physics::core_shell_contrast(s.rho_rel, s.delta_rho_int);
   // Columns through a homogeneous part: (#core voxels)·Δρ_c + (#shell voxels)·Δρ_s. The shell uses
   // mean(ρ_int) = 1 + delta_rho_int exactly (the reference computes it in float32: ~1e-7 apart).
@@ -336,7 +430,11 @@ at::Tensor GrfSimulator::projection_from_field(const Structure& s, at::Tensor fi
 
   // GRF core: add Σ_z (S − mean S) over the core voxels of each column, on the core's bounding cube.
   at::Tensor sg = field.sigmoid_();
-  const at::Tensor mean_s = sg.mean();
+  const at::Tensor mean_s =
+      sg.is_cpu() && sg.is_contiguous() && sg.scalar_type() == at::kFloat
+          ? at::scalar_tensor(population_moments(sg.data_ptr<float>(), sg.numel(), false).first,
+                              at::TensorOptions().dtype(at::kFloat))
+          : sg.mean();
   const std::int32_t mc = core[static_cast<std::size_t>((n / 2) * n + n / 2)];
   const std::int64_t lo = n / 2 - mc, len = 2 * static_cast<std::int64_t>(mc) + 1;
   std::vector<std::int32_t> crop(static_cast<std::size_t>(len * len));
@@ -344,8 +442,7 @@ at::Tensor GrfSimulator::projection_from_field(const Structure& s, at::Tensor fi
     for (std::int64_t j = 0; j < len; ++j)
       crop[i * len + j] = core[static_cast<std::size_t>((lo + i) * n + lo + j)];
   const auto int_opts = at::TensorOptions().dtype(at::kInt);
-  const at::Tensor extent =
-      at::from_blob(crop.data(), {len, len, 1}, int_opts).clone().to(device_);
+  const at::Tensor extent = at::from_blob(crop.data(), {len, len, 1}, int_opts).clone().to(device_);
   const at::Tensor dz = (at::arange(len, int_opts.device(device_)) - mc).abs_().view({1, 1, len});
   const at::Tensor mask = dz <= extent;  // [len, len, len] bool: the core voxels
   at::Tensor cube = sg.narrow(0, lo, len).narrow(1, lo, len).narrow(2, lo, len);
@@ -379,7 +476,23 @@ at::Tensor GrfSimulator::radial_average(const at::Tensor& half_plane_map) const 
   const at::Tensor flat = half_plane_map.to(device_, at::kDouble).reshape({-1});
   if (flat.numel() != grid_.n_fft * (grid_.n_fft / 2 + 1))
     fail("radial_average: the map does not have the [n_fft, n_fft/2 + 1] half-plane layout");
-  return at::take(flat, radial_index_).mul_(radial_weight_).sum(-1);
+  if (!flat.is_cpu()) return at::take(flat, radial_index_).mul_(radial_weight_).sum(-1);
+  // CPU: a plain loop, summing each row in order (a torch reduction could split a row by thread).
+  const at::Tensor src = flat.contiguous();
+  const double* map = src.data_ptr<double>();
+  const std::int64_t nq = radial_index_.size(0), kk = radial_index_.size(1);
+  const std::int64_t* idx = radial_index_.data_ptr<std::int64_t>();
+  const double* wt = radial_weight_.data_ptr<double>();
+  at::Tensor out = at::empty({nq}, at::TensorOptions().dtype(at::kDouble));
+  double* o = out.data_ptr<double>();
+  at::parallel_for(0, nq, 16, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      double acc = 0.0;
+      for (std::int64_t j = 0; j < kk; ++j) acc += wt[r * kk + j] * map[idx[r * kk + j]];
+      o[r] = acc;
+    }
+  });
+  return out;
 }
 
 at::Tensor GrfSimulator::curve_from_projection(const at::Tensor& projection) const {
@@ -390,8 +503,7 @@ at::Tensor GrfSimulator::realisation(const Structure& s, std::uint64_t key) cons
   return mean_intensity(s, {key});
 }
 
-at::Tensor GrfSimulator::mean_intensity(const Structure& s,
-                                        const std::vector<std::uint64_t>& keys) const {
+at::Tensor GrfSimulator::mean_intensity(const Structure& s, const std::vector<std::uint64_t>& keys) const {
   validate(s);
   if (keys.empty()) fail("simulation: zero realisations requested (n_realisations must be >= 1)");
   at::NoGradGuard no_grad;
@@ -437,8 +549,7 @@ std::vector<double> analytic_homogeneous_curve(const GridSpec& grid, const std::
   const double dx6 = std::pow(grid.dx, 6);
   return physics::radial_kernel_average(
       [&](double qq) {
-        return physics::core_shell_intensity(qq, s.radius, s.shell_thickness, s.rho_rel,
-                                             s.delta_rho_int) *
+        return physics::core_shell_intensity(qq, s.radius, s.shell_thickness, s.rho_rel, s.delta_rho_int) *
                physics::smoothing_intensity_factor(qq, grid.dx, grid.smooth_sigma_px) / dx6;
       },
       q, kernel);

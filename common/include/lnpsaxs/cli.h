@@ -3,8 +3,8 @@
 // errors become exit codes:
 //   lnpsaxs-<stage> --config FILE [--run-dir DIR] [--shard I --num-shards N] [--force]
 //                   [--log-level L] [stage options]   plus --help and --version.
-// Exit 0 ok, 2 bad input or config (InputError), 1 runtime failure. The message is one line
-// naming the file, key or value at fault.
+// Exit 0 ok, 2 bad input or config (InputError), 1 runtime failure, 3 stopped cleanly by a signal
+// (rerun to resume). The message is one line naming the file, key or value at fault.
 #include <boost/program_options.hpp>
 
 #include <functional>

@@ -41,8 +41,8 @@ double core_shell_amplitude(double q, double radius, double shell_thickness, dou
                             double delta_rho_int) {
   if (!(radius > 0.0)) fail("core-shell amplitude: radius must be > 0 Å, got " + num(radius));
   if (!(shell_thickness >= 0.0 && shell_thickness <= radius))
-    fail("core-shell amplitude: shell_thickness must lie in [0, radius = " + num(radius) +
-         "] Å, got " + num(shell_thickness));
+    fail("core-shell amplitude: shell_thickness must lie in [0, radius = " + num(radius) + "] Å, got " +
+         num(shell_thickness));
   const CoreShellContrast c = core_shell_contrast(rho_rel, delta_rho_int);
   const double rc = radius - shell_thickness;
   return c.shell * sphere_volume(radius) * sphere_amplitude(q * radius) +
@@ -61,8 +61,7 @@ double smoothing_intensity_factor(double q, double dx, double sigma_px) {
 }
 
 std::vector<double> radial_kernel_average(const std::function<double(double)>& intensity,
-                                          const std::vector<double>& q,
-                                          const RadialKernel1d& kernel) {
+                                          const std::vector<double>& q, const RadialKernel1d& kernel) {
   if (!(kernel.sigma_q > 0.0)) fail("radial kernel: sigma_q must be > 0, got " + num(kernel.sigma_q));
   if (!(kernel.cutoff_sigmas > 0.0))
     fail("radial kernel: cutoff_sigmas must be > 0, got " + num(kernel.cutoff_sigmas));
@@ -96,8 +95,8 @@ std::vector<double> radial_kernel_average(const std::function<double(double)>& i
 
 LogNormal lognormal_from_mean_sd(double mean, double sd) {
   if (!(mean > 0.0) || !(sd > 0.0) || !std::isfinite(mean) || !std::isfinite(sd))
-    fail("log-normal: real-space mean and SD must be finite and > 0, got mean " + num(mean) +
-         ", SD " + num(sd));
+    fail("log-normal: real-space mean and SD must be finite and > 0, got mean " + num(mean) + ", SD " +
+         num(sd));
   const double s2 = std::log1p((sd / mean) * (sd / mean));
   return {std::log(mean) - 0.5 * s2, std::sqrt(s2)};
 }
@@ -108,8 +107,7 @@ double lognormal_pdf(double x, const LogNormal& ln) {
   return std::exp(-0.5 * z * z) / (x * ln.sigma * std::sqrt(2.0 * kPi));
 }
 
-double grf_power_spectrum(double q, double w, double m_q1, double s_q1, double m_q2,
-                          double s_q2) {
+double grf_power_spectrum(double q, double w, double m_q1, double s_q1, double m_q2, double s_q2) {
   if (!(w >= 0.0 && w <= 1.0)) fail("GRF spectrum: weight w must lie in [0, 1], got " + num(w));
   const LogNormal c1 = lognormal_from_mean_sd(m_q1, s_q1);
   const LogNormal c2 = lognormal_from_mean_sd(m_q2, s_q2);

@@ -60,8 +60,7 @@ struct RadialKernel1d {
 /// Ī(q) of `intensity` (any function of |q| in Å⁻¹) under the 1-D kernel, for each q.
 /// Throws lnpsaxs::InputError when sigma_q ≤ 0, cutoff_sigmas ≤ 0 or nodes < 3.
 std::vector<double> radial_kernel_average(const std::function<double(double)>& intensity,
-                                          const std::vector<double>& q,
-                                          const RadialKernel1d& kernel);
+                                          const std::vector<double>& q, const RadialKernel1d& kernel);
 
 // ---- log-normal spectrum of the GRF interior (§3.3, design.md "spectrum P(q)") ---------------
 
