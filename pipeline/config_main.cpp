@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 
 #include <iostream>
+#include <sstream>
 
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/config.h"
@@ -17,7 +18,8 @@ int main(int argc, char** argv) {
     po::options_description opts("lnpsaxs-config options");
     opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path), "YAML config")(
         "get", po::value(&key), "print the resolved value of KEY (ranges and lists space-separated)")(
-        "sha256", "print the SHA-256 of the resolved config");
+        "sha256", "print the SHA-256 of the resolved config")(
+        "reference", "print the reference of every key (Markdown table) and exit");
     po::variables_map vm;
     try {
       po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -28,6 +30,35 @@ int main(int argc, char** argv) {
     if (vm.count("help")) {
       std::cout << "lnpsaxs-config — validate a config; print it resolved or one value\n\n"
                 << "Usage: lnpsaxs-config --config FILE [--get KEY | --sha256]\n\n" << opts;
+      return 0;
+    }
+    if (vm.count("reference")) {
+      std::cout << "| key | default | unit | meaning |\n|---|---|---|---|\n";
+      auto num = [](double v) {
+        std::ostringstream os;
+        os << v;
+        return os.str();
+      };
+      auto row = [&num](const std::string& path, const config::KeySpec& k) {
+        std::string def = k.default_yaml.empty() ? "(required)" : k.default_yaml;
+        if (def == "\"\"") def = "\"\" (empty)";
+        std::string doc = k.doc;
+        if (!k.choices.empty()) {
+          doc += " — one of:";
+          for (const auto& ch : k.choices) doc += " `" + ch + "`";
+        }
+        if (k.min || k.max) {
+          doc += " — range ";
+          doc += k.min ? (k.min_exclusive ? "> " : ">= ") + num(*k.min) : "";
+          doc += (k.min && k.max) ? ", " : "";
+          doc += k.max ? "<= " + num(*k.max) : "";
+        }
+        std::cout << "| `" << path << "` | `" << def << "` | " << k.unit << " | " << doc << " |\n";
+      };
+      for (const auto& k : config::pipeline_schema().keys()) {
+        row(k.path, k);
+        for (const auto& f : k.fields) row(k.path + "[]." + f.path, f);
+      }
       return 0;
     }
     if (config_path.empty()) throw InputError("--config FILE is required (see --help)");

@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# The README's main-job command: installs what is missing, builds, and runs the pipeline locally
-# on configs/quick.yaml. (Grows with the pipeline: today it runs the stages that exist.)
-# Usage: tools/quickstart.sh [CONFIG] [RUN_DIR]   (defaults: configs/quick.yaml, runs/quick)
+# The README's main job: installs what is missing, builds, and runs the whole pipeline locally on
+# configs/quick.yaml (sample → simulate → synth → train → fit → analyze → report), then prints
+# where the report is. Rerunning continues where it stopped (every stage resumes or skips).
+#   tools/quickstart.sh [CONFIG] [--np N] [extra pipeline/run-local.sh arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONFIG=${1:-configs/quick.yaml}
-RUN=${2:-runs/quick}
-NP=${LNPSAXS_NP:-2}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+CONFIG=configs/quick.yaml
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then CONFIG=$1; shift; fi
 
 ./tools/install-deps.sh
-if [ ! -x build/bin/lnpsaxs-sample ]; then
+if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja
 fi
+echo "== build"
 cmake --build build -j "$(nproc)"
 
-for stage in sample; do
-  echo "== $stage"
-  mpiexec -n "$NP" "build/bin/lnpsaxs-$stage" --config "$CONFIG" --run-dir "$RUN"
-done
+start=$(date +%s)
+pipeline/run-local.sh "$CONFIG" "$@"
+RUN=$(build/bin/lnpsaxs-config --config "$CONFIG" --get run.dir)
 echo
-echo "quickstart: outputs in $RUN/ (open with h5dump or h5py), e.g.:"
-echo "  h5dump -A $RUN/params.h5 | less"
+echo "quickstart: pipeline finished in $(( $(date +%s) - start )) s"
+echo "quickstart: report: $(cd "$RUN" && pwd)/report/index.html"
+echo "quickstart: outputs (HDF5, open with h5py or h5dump) in $RUN/"

@@ -1,6 +1,7 @@
 // Every configuration key of the pipeline, its default and its bounds (design.md "Method
 // defaults"; reference-model.md §1). configs/*.yaml document the same keys with comments.
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,6 +94,12 @@ KeySpec bool_key(const std::string& path, const std::string& def, const std::str
 namespace {
 using namespace schema_parts;
 
+std::string short_num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 Schema build() {
   Schema s;
   // --- run ------------------------------------------------------------------------------------
@@ -105,7 +112,7 @@ Schema build() {
   auto box = [&](int i, std::optional<double> min, std::optional<double> max, bool excl = false) {
     const ParameterInfo& p = defaults[i];
     s.add(range_key("parameters." + p.name,
-                    "[" + std::to_string(p.lower) + ", " + std::to_string(p.upper) + "]", min, max,
+                    "[" + short_num(p.lower) + ", " + short_num(p.upper) + "]", min, max,
                     p.unit, p.description + " (training box)", excl));
   };
   box(ParameterSpace::delta_rho_int, -1.0, 1.0);
