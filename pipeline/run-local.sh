@@ -74,7 +74,7 @@ for stage in "${STAGES[@]}"; do
     echo "== $stage"
     t0=$(date +%s%N)
     if [ "$stage" = report ]; then
-      /usr/bin/python3 "$ROOT/tools/report.py" --run-dir "$RUN_DIR" --config "$CONFIG"
+      /usr/bin/python3 "$ROOT/tools/report.py" "$RUN_DIR"
     else
       [ -x "$BIN/lnpsaxs-$stage" ] || { echo "run-local: error: $BIN/lnpsaxs-$stage not built" >&2; exit 2; }
       set +e

@@ -57,14 +57,15 @@ void prepare_run_dir(const std::string& dir, bool root, MPI_Comm comm) {
 
 std::string StageContext::path(const std::string& rel) const { return (fs::path(opts.run_dir) / rel).string(); }
 
-io::Provenance StageContext::provenance() const {
-  return {info.name, cfg.sha256(), cfg.fingerprint(info.sections), cfg.resolved_yaml()};
+io::Provenance StageContext::provenance(const std::string& target) const {
+  const std::string sha = target.empty() ? cfg.fingerprint(info.sections) : stages::fingerprint(cfg, info.name, target);
+  return {info.name, cfg.sha256(), sha, cfg.resolved_yaml()};
 }
 
-bool StageContext::needs_work(const std::string& output_path) const {
+bool StageContext::needs_work(const std::string& output_path, const std::string& target) const {
   const io::OutputInfo out = io::inspect_output(output_path);
   if (out.state != io::OutputState::complete) return true;
-  const std::string sha = cfg.fingerprint(info.sections);
+  const std::string sha = provenance(target).stage_sha256;
   if (opts.force) {
     if (root()) log::info("{} is complete; --force: remaking it", output_path);
     return true;
@@ -82,7 +83,8 @@ bool StageContext::needs_work(const std::string& output_path) const {
                    " differ); use another --run-dir, or --force to overwrite it");
 }
 
-std::string StageContext::require_input(const std::string& rel, const std::string& producer) const {
+std::string StageContext::require_input(const std::string& rel, const std::string& producer,
+                                        const std::string& target) const {
   const std::string p = path(rel);
   const io::OutputInfo in = io::inspect_output(p);
   if (in.state == io::OutputState::missing) {
@@ -91,7 +93,7 @@ std::string StageContext::require_input(const std::string& rel, const std::strin
   if (in.state == io::OutputState::partial) {
     throw InputError(p + " is incomplete (" + in.path + " exists): rerun lnpsaxs-" + producer + " to finish it");
   }
-  if (in.stage != producer || in.stage_sha256 != cfg.fingerprint(stages::sections(producer))) {
+  if (in.stage != producer || in.stage_sha256 != stages::fingerprint(cfg, producer, target)) {
     std::string s;
     for (const auto& x : stages::sections(producer)) s += (s.empty() ? "" : ", ") + x;
     throw InputError(p + " was made under a different config (sections " + s +

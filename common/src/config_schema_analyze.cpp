@@ -1,10 +1,58 @@
 // Config keys of the `analyze` stage (section `analyze`). See config_schema_parts.h.
+// Paper values by default (Bånkestad et al. 2026 §2.2, §4.2.5; reference-model.md §5.7, §6).
 #include "config_schema_parts.h"
 
 namespace lnpsaxs::config::schema_parts {
 
 void add_analyze_keys(Schema& s) {
-  (void)s;  // the analyze stage declares its keys here
+  KeySpec targets;
+  targets.path = "analyze.targets";
+  targets.kind = Kind::string_list;
+  targets.default_yaml = "[]";
+  targets.doc = "fitted targets to analyse (names of RUN/fits/<name>/); empty: every folder under RUN/fits";
+  s.add(targets);
+
+  // --- retention (spec §5.7) ---------------------------------------------------------------------
+  s.add(real_key("analyze.retention.p_best", "0.10", 0.0, 1.0, "",
+                 "fraction of restarts whose mean RMSE_log is the reference loss L*", true));
+  s.add(real_key("analyze.retention.alpha", "1.2", 1.0, std::nullopt, "",
+                 "keep restarts with RMSE_log <= alpha * L*"));
+  s.add(real_key("analyze.retention.min_fraction", "0.05", 0.0, 1.0, "",
+                 "keep at least ceil(min_fraction * N) lowest-loss restarts", true));
+  s.add(real_key("analyze.retention.max_fraction", "0.30", 0.0, 1.0, "",
+                 "keep at most ceil(max_fraction * N) lowest-loss restarts", true));
+
+  // --- correlations and clustering (spec §6) ---------------------------------------------------
+  s.add(int_key("analyze.top_pairs", "10", 1, 1000, "number of strongest weighted-Spearman pairs reported"));
+  s.add(int_key("analyze.clustering.min_cluster_size", "100", 2, 1e9, "HDBSCAN min_cluster_size (paper 100)"));
+  s.add(int_key("analyze.clustering.min_samples", "30", 1, 1e9,
+                "HDBSCAN min_samples: core distance = distance to the min_samples-th neighbour, the point "
+                "itself counted (paper 30)"));
+  s.add(bool_key("analyze.clustering.allow_single_cluster", "true",
+                 "let HDBSCAN return the whole ensemble as one cluster (a unimodal ensemble, e.g. the gold "
+                 "sphere fit); false is scikit-learn's default, which then splits it or calls it noise"));
+
+  // --- sensitivity (spec §6) -------------------------------------------------------------------
+  s.add(choice_key("analyze.jacobian.mode", "forward", {"forward", "reverse"},
+                   "autograd strategy: forward (one double-backward pass per parameter, cheap for 10 "
+                   "parameters) or reverse (one backward pass per q point)"));
+  s.add(int_key("analyze.jacobian.chunk", "256", 1, 1e9, "retained solutions per Jacobian batch (memory bound)"));
+
+  // --- per-medoid views ------------------------------------------------------------------------
+  s.add(int_key("analyze.lengthscale_points", "500", 16, 1e6,
+                "q points of the length-scale spectral mass on [2π/250, 0.2] Å⁻¹ (spec §3.10a)"));
+  s.add(int_key("analyze.radius_points", "400", 16, 1e6, "points of each medoid's radius pdf on [A, B]"));
+  s.add(int_key("analyze.slice_grid_n", "0", 0, 4096,
+                "voxels per axis of the realised density field of each medoid (surrogate model); 0: "
+                "simulate.grid_n (the voxel size is always simulate.dx)"));
+
+  s.add_check([](const Config& c) {
+    if (c.real("analyze.retention.min_fraction") > c.real("analyze.retention.max_fraction")) {
+      fail(c, "analyze.retention.min_fraction", "must not exceed analyze.retention.max_fraction");
+    }
+    const auto n = c.integer("analyze.slice_grid_n");
+    if (n != 0 && (n < 8 || n % 2 != 0)) fail(c, "analyze.slice_grid_n", "must be 0 or an even number >= 8");
+  });
 }
 
 }  // namespace lnpsaxs::config::schema_parts

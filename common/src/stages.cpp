@@ -48,7 +48,7 @@ std::string fingerprint(const config::Config& cfg, const std::string& stage, con
   for (const auto& r : cfg.records("fit.targets")) {
     if (r.string("name") == target) return sha256_hex(cfg.fingerprint(prefixes) + "\n" + r.canonical());
   }
-  throw InputError(cfg.source() + ": fit.targets: no target named '" + target + "'");
+  return cfg.fingerprint(sections(stage));  // not a configured target: the stage-wide fingerprint
 }
 
 std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg) {

@@ -45,19 +45,21 @@ struct StageContext {
 
   /// run_dir / rel
   std::string path(const std::string& rel) const;
-  /// Provenance of this stage's outputs (stage_sha256 over info.sections).
-  io::Provenance provenance() const;
+  /// Provenance of this stage's outputs (stage_sha256 over info.sections), or of one target's
+  /// outputs for the per-target stages fit and analyze (stages::fingerprint).
+  io::Provenance provenance(const std::string& target = "") const;
   bool root() const { return mpi.rank() == 0; }
 
   /// Decides whether an output must be (re)made: returns false ("up to date", logged) when it is
   /// complete under the same stage fingerprint and --force is off; throws InputError when it is
   /// complete under a different fingerprint and --force is off; true otherwise.
-  bool needs_work(const std::string& output_path) const;
+  bool needs_work(const std::string& output_path, const std::string& target = "") const;
 
   /// Checks that the input `rel` (relative to the run directory) is a complete output of
   /// `producer` made under a compatible config. Throws InputError saying what to run otherwise
   /// ("RUN/params.h5 is missing: run lnpsaxs-sample first"). Returns the absolute path.
-  std::string require_input(const std::string& rel, const std::string& producer) const;
+  /// `target`: for per-target outputs of fit (stages::fingerprint).
+  std::string require_input(const std::string& rel, const std::string& producer, const std::string& target = "") const;
 };
 
 /// Parses the command line, initialises MPI and logging, loads the config, prepares the run

@@ -22,7 +22,8 @@ namespace lnpsaxs::stages {
 /// The stage_sha256 an output of `stage` must carry under `cfg`. For per-target outputs of `fit`
 /// and `analyze`, pass the target's name: the fingerprint then covers the shared sections, the
 /// stage's global keys and that target's own record of fit.targets only, so adding or changing
-/// another target leaves this one's outputs valid. Throws InputError for an unknown target.
+/// another target leaves this one's outputs valid. A name that is not in fit.targets gets the
+/// stage-wide fingerprint.
 std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target = "");
 
 /// Every stage in pipeline order, with the run-directory-relative paths of its outputs under

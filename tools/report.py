@@ -1,0 +1,611 @@
+#!/usr/bin/python3
+"""Render RUN/report/index.html and its PNG figures from RUN/analysis/*.h5 (lnpsaxs-analyze).
+
+Usage:  /usr/bin/python3 tools/report.py RUN [--out DIR]
+
+Uses Debian's python3-h5py, python3-numpy and python3-matplotlib (Agg backend, no display).
+Per target: the data with the best fit, the retained band and residuals; the RMSE_log histogram
+with the retention threshold; parameter marginals; the loss-weighted Spearman heatmap and hexbins
+of its strongest pairs; the PCA scatter by HDBSCAN cluster and the cluster-resolved marginals; the
+median Jacobian over q, global sensitivities, coupling matrix and Gauss-Newton spectrum; per group
+medoid the radius distribution, length-scale spectral mass and a realised density slice; and, for
+synthetic targets, the parameter errors against the ground truth.
+"""
+import argparse
+import glob
+import html
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import h5py  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 110
+NOISE_COLOUR = "#b0b0b0"
+LABELS = {
+    "m_r": "m_r", "s_r": "s_r", "delta_rho_int": "Δρ_int", "w": "w", "m_q1": "m_q1", "m_q2": "m_q2",
+    "s_q1": "s_q1", "s_q2": "s_q2", "shell_thickness": "d", "rho_rel": "ρ_rel", "background": "b",
+    "contrast": "c",
+}
+
+
+def label(name, unit=""):
+    text = LABELS.get(name, name)
+    return f"{text} [{unit}]" if unit else text
+
+
+def s(x):
+    """Decode an HDF5 string attribute."""
+    if isinstance(x, bytes):
+        return x.decode()
+    return str(x)
+
+
+def strings(x):
+    return [s(v) for v in np.atleast_1d(x)]
+
+
+def colours(n):
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def fmt(v, digits=4):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.{digits}g}"
+
+
+class Target:
+    """Everything the report needs from one analysis file."""
+
+    def __init__(self, path):
+        self.path = path
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            self.name = s(a["target"])
+            self.model = s(a["model"])
+            self.source = s(a.get("source", ""))
+            self.names = strings(a["parameter_names"])
+            self.units = strings(a["parameter_units"])
+            self.lower = np.asarray(a["parameter_lower"], float)
+            self.upper = np.asarray(a["parameter_upper"], float)
+            self.truth = np.asarray(a["truth_values"], float)
+            self.warnings = [w for w in s(a.get("warnings", "")).split("\n") if w]
+            self.q = f["/q"][()]
+            self.target = f["/target/intensity"][()]
+            self.mask = f["/target/mask"][()].astype(bool)
+            self.sigma = f["/target/sigma"][()]
+            self.q_max = float(a.get("q_max", np.nan))
+            r = f["/retention"].attrs
+            self.ret = {k: r[k] for k in r.keys()}
+            self.rmse_all = f["/retention/rmse_log"][()]
+            self.valid = f["/retention/valid"][()].astype(bool)
+            self.kept = f["/retention/kept"][()]
+            self.params = f["/retained/params"][()]
+            self.rmse = f["/retained/rmse_log"][()]
+            self.weight = f["/retained/weight"][()]
+            self.curves = f["/retained/curve"][()]
+            self.spearman = f["/spearman/matrix"][()]
+            self.pairs = f["/spearman/top_pairs"][()]
+            c = f["/clustering"].attrs
+            self.cl_status = s(c["status"])
+            self.cl_message = s(c["message"])
+            self.n_clusters = int(c["n_clusters"])
+            self.labels = f["/clustering/labels"][()]
+            self.pca = f["/clustering/pca_scores"][()] if "/clustering/pca_scores" in f else None
+            self.pca_explained = f["/clustering/pca_explained"][()] if "/clustering/pca_explained" in f else None
+            g = f["/groups"]
+            self.group_kind = s(g.attrs["kind"])
+            self.group_names = strings(g.attrs["names"])
+            self.group_label = g["label"][()]
+            self.group_size = g["size"][()]
+            self.medoid = g["medoid"][()]
+            self.medoid_params = g["medoid_params"][()]
+            self.medoid_curve = g["medoid_curve"][()]
+            self.group_median = g["median"][()]
+            p = f["/profiles"]
+            self.trunc = (float(p.attrs["truncation_lower"]), float(p.attrs["truncation_upper"]))
+            self.radius = p["radius"][()] if "radius" in p else None
+            self.radius_pdf = p["radius_pdf"][()] if "radius_pdf" in p else None
+            self.length = p["length"][()] if "length" in p else None
+            self.length_mass = p["length_mass"][()] if "length_mass" in p else None
+            self.length_peak = p["length_peak"][()] if "length_peak" in p else None
+            self.slice_status = s(p.attrs.get("slice_status", "absent"))
+            self.slice = p["slice"][()] if "slice" in p else None
+            self.slice_dx = float(p.attrs["slice_dx"]) if "slice_dx" in p.attrs else None
+            self.slice_radius = p["slice_radius"][()] if "slice_radius" in p else None
+            sg = f["/sensitivity"] if "/sensitivity" in f else None
+            self.sens_status = s(sg.attrs.get("status", "absent")) if sg is not None else "absent"
+            self.sens_model = s(sg.attrs.get("forward_model", "")) if sg is not None else ""
+            self.sens = {}
+            if self.sens_status == "ok":
+                for k in sg.keys():
+                    self.sens[k] = sg[k][()]
+            self.best_curve = f["/best/curve"][()] if "/best/curve" in f else None
+            self.best_params = f["/best/params"][()] if "/best/params" in f else None
+        self.p = len(self.names)
+        self.span = self.upper - self.lower
+        self.synthetic = bool(np.isfinite(self.truth).any())
+
+    def group_colours(self):
+        return colours(max(len(self.group_names), 1))
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def save(fig, out, name):
+    path = os.path.join(out, name)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+def fig_fit(t, out):
+    fig, (ax, axr) = plt.subplots(2, 1, figsize=(7.5, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    y = np.log10(np.where(t.target > 0, t.target, np.nan))
+    if t.curves.size:
+        lo, hi = np.percentile(t.curves, [2.5, 97.5], axis=0)
+        ax.fill_between(t.q, lo, hi, color="tab:orange", alpha=0.3, lw=0,
+                        label=f"retained band (95 %, {len(t.kept)} fits)")
+    ax.plot(t.q[t.mask], y[t.mask], ".", ms=3.5, color="k", label="data (fitted points)")
+    if (~t.mask).any():
+        ax.plot(t.q[~t.mask], y[~t.mask], ".", ms=3.0, color="0.65", label="data (outside the fit window)")
+    if t.best_curve is not None:
+        ax.plot(t.q, t.best_curve, "-", color="tab:red", lw=1.4, label=f"best fit (RMSE_log {fmt(t.rmse[0], 3)})")
+        res = y - t.best_curve
+        axr.axhline(0, color="0.5", lw=0.8)
+        axr.plot(t.q[t.mask], res[t.mask], ".", ms=3, color="k")
+        if (~t.mask).any():
+            axr.plot(t.q[~t.mask], res[~t.mask], ".", ms=2.5, color="0.65")
+        if t.curves.size:
+            axr.fill_between(t.q, lo - t.best_curve, hi - t.best_curve, color="tab:orange", alpha=0.3, lw=0)
+        lim = np.nanpercentile(np.abs(res[t.mask]), 99) if t.mask.any() else 1
+        axr.set_ylim(-1.6 * lim - 1e-3, 1.6 * lim + 1e-3)
+    if np.isfinite(t.q_max) and t.q_max < t.q[-1]:
+        for a in (ax, axr):
+            a.axvline(t.q_max, color="0.4", ls="--", lw=0.8)
+    ax.set_ylabel("log10 I_PI(q)  (Porod-normalised)")
+    axr.set_ylabel("data − best")
+    axr.set_xlabel("q [Å⁻¹]")
+    ax.set_title(f"{t.name}: data, best fit and retained band ({t.model} model)")
+    ax.legend(fontsize=8, loc="lower left")
+    return save(fig, out, f"{t.name}_fit.png")
+
+
+def fig_rmse_hist(t, out):
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    r = t.rmse_all[t.valid]
+    r = r[np.isfinite(r) & (r > 0)]
+    if r.size:
+        bins = np.logspace(np.log10(r.min()) - 0.02, np.log10(r.max()) + 0.02, 60)
+        ax.hist(r, bins=bins, color="0.6", label=f"all valid restarts ({r.size})")
+        if t.rmse.size:
+            ax.hist(t.rmse, bins=bins, color="tab:orange", label=f"retained ({t.rmse.size})")
+        ax.set_xscale("log")
+    ax.axvline(float(t.ret["l_star"]), color="tab:blue", ls="-", lw=1.2, label=f"L* = {fmt(float(t.ret['l_star']), 3)}")
+    ax.axvline(float(t.ret["threshold"]), color="tab:red", ls="--", lw=1.2,
+               label=f"{fmt(float(t.ret['alpha']), 3)}·L* = {fmt(float(t.ret['threshold']), 3)}")
+    ax.set_xlabel("RMSE_log (log10 units, fit window)")
+    ax.set_ylabel("restarts")
+    bound = s(t.ret["bound"])
+    extra = "" if bound == "none" else f"; {bound} bound active"
+    ax.set_title(f"{t.name}: final RMSE_log of {int(t.ret['n_total'])} restarts"
+                 f" ({int(t.ret['n_invalid'])} NaN excluded{extra})", fontsize=10)
+    ax.legend(fontsize=8)
+    return save(fig, out, f"{t.name}_rmse_hist.png")
+
+
+def grid(n, width=3.0, height=2.4, cols=None):
+    cols = cols or min(n, 5)
+    rows = int(math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for a in axes.flat[n:]:
+        a.axis("off")
+    return fig, axes.flat
+
+
+def fig_marginals(t, out):
+    fig, axes = grid(t.p)
+    for j, ax in enumerate(axes):
+        if j >= t.p:
+            break
+        v = t.params[:, j]
+        ax.hist(v, bins=30, range=(t.lower[j], t.upper[j]), weights=t.weight * len(v) if len(v) else None,
+                color="tab:orange", alpha=0.85)
+        if t.best_params is not None:
+            ax.axvline(t.best_params[j], color="tab:red", lw=1.2, label="best")
+        if np.isfinite(t.truth[j]):
+            ax.axvline(t.truth[j], color="k", ls="--", lw=1.2, label="truth")
+        ax.set_xlabel(label(t.names[j], t.units[j]))
+        ax.set_yticks([])
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{t.name}: loss-weighted marginals of the retained solutions (x range = fit box)", y=1.01)
+    fig.tight_layout()
+    return save(fig, out, f"{t.name}_marginals.png")
+
+
+def heatmap(ax, m, names, title, vmin=-1, vmax=1, cmap="RdBu_r", annotate=True):
+    im = ax.imshow(m, vmin=vmin, vmax=vmax, cmap=cmap)
+    ax.set_xticks(range(len(names)))
+    ax.set_yticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=60, ha="right")
+    ax.set_yticklabels(names)
+    if annotate and len(names) <= 12:
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="w" if abs(m[i, j]) > 0.6 else "k")
+    ax.set_title(title, fontsize=10)
+    return im
+
+
+def fig_spearman(t, out):
+    n = [LABELS.get(x, x) for x in t.names]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * t.p + 1.5, 0.55 * t.p + 1.6))
+    im = heatmap(ax, t.spearman, n, f"{t.name}: loss-weighted Spearman ρ_w")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return save(fig, out, f"{t.name}_spearman.png")
+
+
+def fig_hexbin(t, out):
+    pairs = [tuple(p) for p in t.pairs]
+    if not pairs:
+        return None
+    fig, axes = grid(len(pairs), width=3.2, height=2.9)
+    for ax, (a, b) in zip(axes, pairs):
+        ax.hexbin(t.params[:, a], t.params[:, b], gridsize=22, cmap="viridis", mincnt=1,
+                  extent=(t.lower[a], t.upper[a], t.lower[b], t.upper[b]))
+        if np.isfinite(t.truth[a]) and np.isfinite(t.truth[b]):
+            ax.plot(t.truth[a], t.truth[b], "r+", ms=12, mew=2)
+        ax.set_xlabel(label(t.names[a], t.units[a]), fontsize=8)
+        ax.set_ylabel(label(t.names[b], t.units[b]), fontsize=8)
+        ax.set_title(f"ρ_w = {t.spearman[a, b]:+.2f}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{t.name}: strongest weighted-Spearman pairs (retained solutions; + = truth)", y=1.01)
+    fig.tight_layout()
+    return save(fig, out, f"{t.name}_hexbin.png")
+
+
+def fig_pca(t, out):
+    if t.pca is None or t.pca.shape[0] < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 5))
+    y = t.pca[:, 1] if t.pca.shape[1] > 1 else np.zeros(len(t.pca))
+    noise = t.labels < 0
+    ax.scatter(t.pca[noise, 0], y[noise], s=7, c=NOISE_COLOUR, label=f"noise ({noise.sum()})", alpha=0.7)
+    cols = colours(max(t.n_clusters, 1))
+    for c in range(t.n_clusters):
+        sel = t.labels == c
+        ax.scatter(t.pca[sel, 0], y[sel], s=8, color=cols[c], label=f"cluster {c} ({sel.sum()})", alpha=0.8)
+    gc = t.group_colours()
+    for g, m in enumerate(t.medoid):
+        ax.plot(t.pca[m, 0], y[m], "X", ms=13, mec="k", mfc=gc[g] if t.group_kind == "clusters" else "w")
+    ev = t.pca_explained if t.pca_explained is not None else [np.nan, np.nan]
+    ax.set_xlabel(f"PC 1 ({100 * ev[0]:.0f} % of the variance)")
+    ax.set_ylabel(f"PC 2 ({100 * ev[1]:.0f} %)" if len(ev) > 1 else "PC 2")
+    ax.set_title(f"{t.name}: PCA of the z-scored retained solutions (X = medoid)\n{t.cl_message}", fontsize=10)
+    ax.legend(fontsize=8, markerscale=1.5)
+    return save(fig, out, f"{t.name}_pca.png")
+
+
+def fig_cluster_marginals(t, out):
+    fig, axes = grid(t.p)
+    gc = t.group_colours()
+    for j, ax in enumerate(axes):
+        if j >= t.p:
+            break
+        bins = np.linspace(t.lower[j], t.upper[j], 31)
+        if t.group_kind == "clusters":
+            noise = t.labels < 0
+            if noise.any():
+                ax.hist(t.params[noise, j], bins=bins, color=NOISE_COLOUR, alpha=0.6, label="noise")
+            for g, lab in enumerate(t.group_label):
+                sel = t.labels == lab
+                ax.hist(t.params[sel, j], bins=bins, histtype="step", lw=1.6, color=gc[g], label=t.group_names[g])
+        else:
+            ax.hist(t.params[:, j], bins=bins, histtype="step", lw=1.6, color=gc[0], label=t.group_names[0])
+        for g in range(len(t.group_names)):
+            ax.axvline(t.medoid_params[g, j], color=gc[g], ls=":", lw=1.2)
+        if np.isfinite(t.truth[j]):
+            ax.axvline(t.truth[j], color="k", ls="--", lw=1.1)
+        ax.set_xlabel(label(t.names[j], t.units[j]))
+        ax.set_yticks([])
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{t.name}: cluster-resolved marginals (dotted = medoid, dashed = truth)", y=1.01)
+    fig.tight_layout()
+    return save(fig, out, f"{t.name}_cluster_marginals.png")
+
+
+def fig_jacobian(t, out):
+    j = t.sens["jacobian_median_rownorm"]
+    n = [LABELS.get(x, x) for x in t.names]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    lim = np.nanmax(np.abs(j)) or 1
+    im = ax.imshow(j.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                   extent=(t.q[0], t.q[-1], t.p - 0.5, -0.5), interpolation="nearest")
+    ax.set_yticks(range(t.p))
+    ax.set_yticklabels(n)
+    ax.set_xlabel("q [Å⁻¹]")
+    if np.isfinite(t.q_max) and t.q_max < t.q[-1]:
+        ax.axvline(t.q_max, color="k", ls="--", lw=0.8)
+    ax.set_title(f"{t.name}: median ∂log10 I_PI/∂θ̃ over the retained solutions (each q row normalised)", fontsize=10)
+    fig.colorbar(im, ax=ax, label="signed, row-normalised")
+    return save(fig, out, f"{t.name}_jacobian.png")
+
+
+def fig_sensitivity(t, out):
+    g = t.sens["global"]
+    per = t.sens.get("global_per_group")
+    n = [LABELS.get(x, x) for x in t.names]
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    x = np.arange(t.p)
+    if per is not None and per.shape[0] > 1:
+        w = 0.8 / (per.shape[0] + 1)
+        ax.bar(x - 0.4 + w / 2, g, w, color="k", label="all retained (median J)")
+        for k, c in enumerate(t.group_colours()[:per.shape[0]]):
+            ax.bar(x - 0.4 + w * (k + 1.5), per[k], w, color=c, label=t.group_names[k])
+        ax.legend(fontsize=7)
+    else:
+        ax.bar(x, g, color="tab:blue")
+    ax.set_xticks(x)
+    ax.set_xticklabels(n)
+    ax.set_yscale("log")
+    ax.set_ylabel("RMS over q of median J")
+    ax.set_title(f"{t.name}: global sensitivity of log10 I_PI to each scaled parameter", fontsize=10)
+    return save(fig, out, f"{t.name}_sensitivity.png")
+
+
+def fig_coupling(t, out):
+    n = [LABELS.get(x, x) for x in t.names]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * t.p + 1.5, 0.55 * t.p + 1.6))
+    im = heatmap(ax, t.sens["coupling"], n, f"{t.name}: coupling (cosine of median Jacobian columns)")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return save(fig, out, f"{t.name}_coupling.png")
+
+
+def fig_gauss_newton(t, out):
+    ev = t.sens["gauss_newton_eigenvalues"]
+    med = t.sens["gauss_newton_median_eigenvalues"]
+    vec = t.sens["gauss_newton_median_eigenvectors"]
+    n = [LABELS.get(x, x) for x in t.names]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [1.1, 1]})
+    floor = max(np.nanmax(ev) * 1e-16, 1e-300) if ev.size else 1e-300
+    ax.boxplot([np.maximum(ev[:, k], floor) for k in range(ev.shape[1])], whis=(5, 95), showfliers=False)
+    ax.plot(np.arange(1, len(med) + 1), np.maximum(med, floor), "rD", ms=5, label="JᵀJ of the median J")
+    ax.set_yscale("log")
+    ax.set_xlabel("eigenvalue index (stiff → sloppy)")
+    ax.set_ylabel("eigenvalue of JᵀJ")
+    ax.legend(fontsize=8)
+    ax.set_title("Gauss–Newton spectrum per retained solution (5–95 %)", fontsize=10)
+    im = ax2.imshow(vec, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax2.set_yticks(range(t.p))
+    ax2.set_yticklabels(n)
+    ax2.set_xticks(range(t.p))
+    ax2.set_xticklabels([str(i + 1) for i in range(t.p)])
+    ax2.set_xlabel("eigenvector (stiff → sloppy)")
+    ax2.set_title("eigenvectors of JᵀJ (median J)", fontsize=10)
+    fig.colorbar(im, ax=ax2, shrink=0.8)
+    fig.suptitle(t.name, y=1.02)
+    fig.tight_layout()
+    return save(fig, out, f"{t.name}_gauss_newton.png")
+
+
+def fig_radius(t, out):
+    if t.radius is None or t.radius_pdf is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for g, c in enumerate(t.group_colours()):
+        m = t.medoid_params[g]
+        ax.plot(t.radius, t.radius_pdf[g], color=c, lw=1.8,
+                label=f"{t.group_names[g]}: m_r {m[t.names.index('m_r')]:.0f} Å, s_r {m[t.names.index('s_r')]:.0f} Å")
+    if np.isfinite(t.truth[t.names.index("m_r")]):
+        ax.axvline(t.truth[t.names.index("m_r")], color="k", ls="--", lw=1, label="true m_r")
+    ax.set_xlabel("radius r [Å]")
+    ax.set_ylabel("p(r) [Å⁻¹]")
+    ax.set_title(f"{t.name}: radius distribution of each medoid (truncated log-normal on "
+                 f"[{t.trunc[0]:.0f}, {t.trunc[1]:.0f}] Å)", fontsize=10)
+    ax.legend(fontsize=8)
+    return save(fig, out, f"{t.name}_radius.png")
+
+
+def fig_lengthscale(t, out):
+    if t.length is None or t.length_mass is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for g, c in enumerate(t.group_colours()):
+        ax.plot(t.length, t.length_mass[g], color=c, lw=1.8,
+                label=f"{t.group_names[g]}: peak {t.length_peak[g]:.0f} Å")
+        ax.axvline(t.length_peak[g], color=c, ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("length scale ℓ = 2π/q [Å]")
+    ax.set_ylabel("spectral mass q²P(q) (area 1 over q)")
+    ax.set_title(f"{t.name}: length-scale spectral mass of each medoid's interior", fontsize=10)
+    ax.legend(fontsize=8)
+    return save(fig, out, f"{t.name}_lengthscale.png")
+
+
+def fig_slices(t, out):
+    if t.slice is None:
+        return None
+    ng = t.slice.shape[0]
+    n = t.slice.shape[1]
+    half = n / 2 * t.slice_dx
+    lo, hi = np.percentile(t.slice, [1, 99])
+    fig, axes = plt.subplots(1, ng, figsize=(3.6 * ng + 0.8, 3.6), squeeze=False)
+    for g, ax in enumerate(axes.flat):
+        im = ax.imshow(t.slice[g].T, origin="lower", cmap="magma", vmin=lo, vmax=hi,
+                       extent=(-half, half - t.slice_dx, -half, half - t.slice_dx))
+        ax.add_patch(plt.Circle((0, 0), t.slice_radius[g], fill=False, color="c", lw=0.8, ls="--"))
+        ax.set_title(f"{t.group_names[g]} (R = {t.slice_radius[g]:.0f} Å)", fontsize=9)
+        ax.set_xlabel("x [Å]")
+        if g == 0:
+            ax.set_ylabel("y [Å]")
+    fig.colorbar(im, ax=list(axes.flat), shrink=0.85, label="density ρ (solvent = 1)")
+    fig.suptitle(f"{t.name}: central slice of one realised density field per medoid", y=1.02)
+    return save(fig, out, f"{t.name}_slices.png")
+
+
+def truth_errors(t):
+    """Rows (name, truth, best, medoid of the largest group, retained median) and relative errors."""
+    if not t.synthetic or t.best_params is None:
+        return None
+    big = int(np.argmax(t.group_size))
+    rows = []
+    for j, n in enumerate(t.names):
+        if not np.isfinite(t.truth[j]):
+            continue
+        med = float(np.median(t.params[:, j]))
+        rows.append((n, t.units[j], t.truth[j], t.best_params[j], t.medoid_params[big, j], med, t.span[j]))
+    return rows
+
+
+def fig_truth(t, out, rows):
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    x = np.arange(len(rows))
+    w = 0.27
+    for k, (lab, idx, c) in enumerate([("best fit", 3, "tab:red"), ("medoid (largest group)", 4, "tab:green"),
+                                       ("retained median", 5, "tab:blue")]):
+        ax.bar(x + (k - 1) * w, [100 * (r[idx] - r[2]) / r[6] for r in rows], w, color=c, label=lab)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels([LABELS.get(r[0], r[0]) for r in rows])
+    ax.set_ylabel("error / fit-box width [%]")
+    ax.set_title(f"{t.name}: parameter errors against the ground truth", fontsize=10)
+    ax.legend(fontsize=8)
+    return save(fig, out, f"{t.name}_truth.png")
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
+h1 { border-bottom: 2px solid #444; } h2 { border-bottom: 1px solid #aaa; margin-top: 2.5em; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.4em 0; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.6em 0; }
+td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
+th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
+.warn { color: #a40; } .note { color: #555; font-size: 0.9em; }
+.figs { display: flex; flex-wrap: wrap; gap: 8px; } .figs img { max-width: 49%; }
+"""
+
+
+def summary(t, rows):
+    r = t.ret
+    e = html.escape
+    lines = [f"<p><b>{e(t.model)}</b> model, data <code>{e(t.source)}</code>; fit window q ≤ {fmt(t.q_max, 3)} Å⁻¹.</p>"]
+    kept_pct = 100 * len(t.kept) / max(int(r["n_valid"]), 1)
+    bound = s(r["bound"])
+    lines.append(
+        f"<p><b>Retention.</b> {int(r['n_total'])} restarts, {int(r['n_valid'])} with a finite loss"
+        f" ({int(r['n_invalid'])} NaN excluded). L* = {fmt(float(r['l_star']))} (mean RMSE_log of the best"
+        f" {int(r['n_best'])}); {int(r['n_accepted'])} within {fmt(float(r['alpha']), 3)}·L*; kept {len(t.kept)}"
+        f" ({kept_pct:.1f} %{'' if bound == 'none' else ', the ' + bound + ' bound applied'}).</p>")
+    if t.pairs.size:
+        top = ", ".join(f"{LABELS.get(t.names[a], t.names[a])}–{LABELS.get(t.names[b], t.names[b])} "
+                        f"({t.spearman[a, b]:+.2f})" for a, b in t.pairs[:3])
+        lines.append(f"<p><b>Correlations.</b> Strongest loss-weighted Spearman pairs: {top}.</p>")
+    cl = f"<p><b>Clustering.</b> {e(t.cl_message)}."
+    if t.group_kind == "clusters":
+        sizes = ", ".join(f"{n}: {k}" for n, k in zip(t.group_names, t.group_size))
+        cl += f" Cluster sizes — {sizes}."
+        if t.n_clusters == 1:
+            cl += " A single basin: the retained fits agree on one solution."
+        else:
+            cl += f" {t.n_clusters} distinct basins fit the data about equally well (a non-identifiable structure)."
+    else:
+        cl += " The medoid views below summarise all retained solutions."
+    lines.append(cl + "</p>")
+    head = "".join(f"<th>{e(label(n, u))}</th>" for n, u in zip(t.names, t.units))
+    body = ""
+    for g, name in enumerate(t.group_names):
+        body += f"<tr><td>{e(name)} ({t.group_size[g]})</td>" + "".join(
+            f"<td>{fmt(v)}</td>" for v in t.medoid_params[g]) + "</tr>"
+    if t.synthetic:
+        body += "<tr><td><i>truth</i></td>" + "".join(f"<td>{fmt(v)}</td>" for v in t.truth) + "</tr>"
+    lines.append(f"<p><b>Medoids</b> (parameters of the most central solution of each group):</p>"
+                 f"<table><tr><th>group</th>{head}</tr>{body}</table>")
+    if t.length_peak is not None:
+        peaks = ", ".join(f"{n}: {p:.0f} Å" for n, p in zip(t.group_names, t.length_peak))
+        lines.append(f"<p><b>Length scales.</b> Peak of the interior's spectral mass — {peaks}.</p>")
+    if t.sens_status == "ok":
+        g = t.sens["global"]
+        order = np.argsort(g)[::-1]
+        ev = t.sens["gauss_newton_median_eigenvalues"]
+        vec = t.sens["gauss_newton_median_eigenvectors"]
+        sloppy = np.argsort(np.abs(vec[:, -1]))[::-1][:2]
+        cond = ev[0] / ev[-1] if ev[-1] > 0 else np.inf
+        note = " (synthetic debug model, not physics)" if t.sens_model.startswith("debug") else ""
+        lines.append(
+            f"<p><b>Sensitivity</b>{note}. Most constrained: "
+            f"{', '.join(LABELS.get(t.names[k], t.names[k]) for k in order[:3])}; least: "
+            f"{', '.join(LABELS.get(t.names[k], t.names[k]) for k in order[-2:])}. Gauss–Newton eigenvalues span"
+            f" {fmt(cond, 3)}× (stiff/sloppy); the sloppiest direction is mostly "
+            f"{' and '.join(LABELS.get(t.names[k], t.names[k]) for k in sloppy)}.</p>")
+    else:
+        lines.append(f"<p class='note'><b>Sensitivity</b> not computed: {e(t.sens_status)}.</p>")
+    if rows:
+        tr = "".join(
+            f"<tr><td>{e(label(n, u))}</td><td>{fmt(tv)}</td><td>{fmt(b)}</td><td>{fmt(m)}</td><td>{fmt(md)}</td>"
+            f"<td>{100 * (b - tv) / sp:+.1f} %</td><td>{100 * (m - tv) / sp:+.1f} %</td></tr>"
+            for n, u, tv, b, m, md, sp in rows)
+        lines.append("<p><b>Synthetic target: parameter errors against the ground truth</b> "
+                     "(error in % of the fit-box width):</p><table><tr><th>parameter</th><th>truth</th><th>best</th>"
+                     "<th>medoid</th><th>retained median</th><th>best err</th><th>medoid err</th></tr>"
+                     f"{tr}</table>")
+    for w in t.warnings:
+        lines.append(f"<p class='warn'>⚠ {e(w)}</p>")
+    return "\n".join(lines)
+
+
+def render(run, out):
+    files = sorted(glob.glob(os.path.join(run, "analysis", "*.h5")))
+    if not files:
+        print(f"report.py: {run}/analysis holds no *.h5: run lnpsaxs-analyze first", file=sys.stderr)
+        return 2
+    os.makedirs(out, exist_ok=True)
+    sections, toc = [], []
+    for path in files:
+        t = Target(path)
+        figs = [fig_fit(t, out), fig_rmse_hist(t, out), fig_marginals(t, out), fig_spearman(t, out),
+                fig_hexbin(t, out), fig_pca(t, out), fig_cluster_marginals(t, out)]
+        if t.sens_status == "ok":
+            figs += [fig_jacobian(t, out), fig_sensitivity(t, out), fig_coupling(t, out), fig_gauss_newton(t, out)]
+        figs += [fig_radius(t, out), fig_lengthscale(t, out), fig_slices(t, out)]
+        rows = truth_errors(t)
+        figs.append(fig_truth(t, out, rows))
+        imgs = "".join(f'<img src="{f}" alt="{f}">' for f in figs if f)
+        e = html.escape
+        sections.append(f'<h2 id="{e(t.name)}">{e(t.name)}</h2>\n{summary(t, rows)}\n<div class="figs">{imgs}</div>')
+        toc.append(f'<li><a href="#{e(t.name)}">{e(t.name)}</a> — {e(t.model)}, {len(t.kept)} retained, '
+                   f'{e(t.cl_message)}</li>')
+        print(f"report.py: {t.name}: {sum(1 for f in figs if f)} figures")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lnpsaxs report</title><style>{CSS}</style>"
+            f"</head><body><h1>lnpsaxs ensemble analysis</h1><p class='note'>Run directory <code>"
+            f"{html.escape(os.path.abspath(run))}</code>. Bånkestad et al. 2026 analysis: retention, loss-weighted "
+            f"Spearman, HDBSCAN, PCA, medoids, Jacobian sensitivity.</p><ul>{''.join(toc)}</ul>"
+            + "\n".join(sections) + "</body></html>")
+    with open(os.path.join(out, "index.html"), "w", encoding="utf-8") as f:
+        f.write(page)
+    print(f"report.py: wrote {os.path.join(out, 'index.html')}")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run", help="run directory (holds analysis/*.h5)")
+    ap.add_argument("--out", help="output folder (default RUN/report)")
+    args = ap.parse_args()
+    return render(args.run, args.out or os.path.join(args.run, "report"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
