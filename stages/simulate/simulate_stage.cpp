@@ -10,7 +10,10 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
+#include <memory>
 
+#include "grf_cuda.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/param_space.h"
@@ -83,6 +86,9 @@ void write_settings(hid_t obj, const config::Config& cfg) {
 
 const char* kSplits[] = {"train", "test"};
 
+/// log10 of the mean curve of a structure over keys, rounded to float32 (what is stored), [n_q].
+using Log10Curve = std::function<std::vector<double>(const sim::Structure&, const std::vector<std::uint64_t>&)>;
+
 /// Rows [r.begin, r.end) of params.h5 /<split>/theta, row-major [r.size(), 9].
 std::vector<double> read_theta(const std::string& params, const std::string& split, const mpi::Range& r) {
   io::File f = io::File::open(params, io::File::Mode::read);
@@ -101,8 +107,8 @@ std::int64_t split_size(const std::string& params, const std::string& split) {
 }
 
 /// Computes this rank's items of one split (sharded, resumable, collective: io::run_item_loop).
-void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const sim::GrfSimulator& simulator,
-                    const std::string& params, const std::string& split) {
+void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const Log10Curve& log10_curve,
+                    std::int64_t n_q, const std::string& params, const std::string& split) {
   const config::Config& cfg = ctx.cfg;
   io::ItemLoop loop;
   loop.group = "/" + split;
@@ -111,7 +117,6 @@ void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const 
   loop.shard = ctx.opts.shard;
   loop.num_shards = ctx.opts.num_shards;
   loop.batch = cfg.integer("execution.checkpoint_items");
-  const std::int64_t n_q = static_cast<std::int64_t>(simulator.q().size());
   loop.outputs = {{"log10_intensity", n_q, true}};
 
   const mpi::Range mine = mpi::item_range(loop.n_total, loop.shard, loop.num_shards, ctx.mpi.rank(), ctx.mpi.size());
@@ -129,9 +134,8 @@ void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const 
           structure_from_theta(&theta[static_cast<std::size_t>((item - mine.begin) * ParameterSpace::kDim)]);
       std::vector<std::uint64_t> keys;
       for (std::int64_t r = 0; r < n_real; ++r) keys.push_back(realisation_key(seed, test_split, item, r, crn));
-      // float32 is what is stored: round here so the finiteness check sees the stored values.
-      at::Tensor y = simulator.mean_intensity(s, keys).log10().to(torch::kCPU, torch::kFloat32).to(torch::kFloat64).contiguous();
-      const double* p = y.data_ptr<double>();
+      const std::vector<double> y = log10_curve(s, keys);
+      const double* p = y.data();
       for (std::int64_t j = 0; j < n_q; ++j) {
         if (!std::isfinite(p[j])) {
           throw RuntimeFailure(split + " item " + std::to_string(item) + ": non-finite log10 I(q) at q index " +
@@ -186,12 +190,16 @@ std::uint64_t realisation_key(std::uint64_t seed, bool test_split, std::int64_t 
 }
 
 void validate_grid(const config::Config& cfg, const sim::GrfSimulator& simulator) {
+  validate_grid(cfg, simulator.max_radius());
+}
+
+void validate_grid(const config::Config& cfg, double max_radius) {
   const double r_max = cfg.range("parameters.radius").second;
-  if (r_max > simulator.max_radius()) {
+  if (r_max > max_radius) {
     throw ConfigError(cfg.where("parameters.radius") + "largest radius " + std::to_string(r_max) +
                       " Å does not fit the simulation grid: simulate.grid_n = " + std::to_string(cfg.integer("simulate.grid_n")) +
                       " voxels of simulate.dx = " + std::to_string(cfg.real("simulate.dx")) +
-                      " Å hold radii up to " + std::to_string(simulator.max_radius()) +
+                      " Å hold radii up to " + std::to_string(max_radius) +
                       " Å (2r plus a smoothing margin must fit inside N·Δx); enlarge grid_n or dx");
   }
 }
@@ -273,30 +281,66 @@ void run(cli::StageContext& ctx) {
   validate_grid(ctx.cfg);  // config errors first: they need no input
   const std::string params = ctx.require_input("params.h5", "sample");
   const std::string shard_path = ctx.path(shard_file(ctx.opts.shard, ctx.opts.num_shards));
+  const std::string backend =
+      ctx.opts.vm.count("backend") ? ctx.opts.vm["backend"].as<std::string>() : ctx.cfg.string("simulate.backend");
+  if (backend != "torch" && backend != "cuda")
+    throw InputError("--backend must be torch or cuda, got '" + backend + "'");
   if (ctx.needs_work(shard_path)) {
-    const c10::Device device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
     const int threads = torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
-    const sim::GrfSimulator simulator(grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), device,
-                                      interior_from_config(ctx.cfg));
-    validate_grid(ctx.cfg, simulator);
+    // One of the two simulators; the item loop sees only log10_curve.
+    std::unique_ptr<sim::GrfSimulator> torch_sim;
+    std::unique_ptr<sim::GrfSimulatorCuda> cuda_sim;
+    Log10Curve log10_curve;
+    std::string device_name;
+    if (backend == "cuda") {
+      const int devices = sim::cuda_device_count();  // NotCompiled (exit 2) in a build without CUDA
+      if (devices == 0)
+        throw InputError((ctx.opts.vm.count("backend") ? std::string("--backend cuda")
+                                                       : ctx.cfg.where("simulate.backend") + "backend cuda") +
+                         ": no CUDA device is visible on this node");
+      const int device = ctx.mpi.local_rank() % devices;  // one GPU per rank
+      cuda_sim = std::make_unique<sim::GrfSimulatorCuda>(grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), device,
+                                                         interior_from_config(ctx.cfg));
+      validate_grid(ctx.cfg, cuda_sim->max_radius());
+      device_name = "cuda:" + std::to_string(device) + " " + sim::cuda_device_name(device) + " (fused CUDA backend)";
+      log10_curve = [&cuda_sim](const sim::Structure& s, const std::vector<std::uint64_t>& keys) {
+        std::vector<double> y = cuda_sim->mean_intensity(s, keys);
+        for (double& v : y) v = static_cast<double>(static_cast<float>(std::log10(v)));
+        return y;
+      };
+    } else {
+      const c10::Device device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
+      torch_sim = std::make_unique<sim::GrfSimulator>(grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), device,
+                                                      interior_from_config(ctx.cfg));
+      validate_grid(ctx.cfg, *torch_sim);
+      device_name = device.str() + " (LibTorch)";
+      log10_curve = [&torch_sim](const sim::Structure& s, const std::vector<std::uint64_t>& keys) {
+        // float32 is what is stored: round here so the finiteness check sees the stored values.
+        const at::Tensor y =
+            torch_sim->mean_intensity(s, keys).log10().to(torch::kCPU, torch::kFloat32).to(torch::kFloat64).contiguous();
+        return std::vector<double>(y.data_ptr<double>(), y.data_ptr<double>() + y.numel());
+      };
+    }
+    const std::vector<double> q = q_grid_from_config(ctx.cfg);
     if (ctx.root()) {
       std::error_code ec;
       fs::create_directories(ctx.path("curves"), ec);
       log::info("shard {}/{} on {} rank(s), {} thread(s) each, device {}: N = {}, Δx = {} Å, N_f = {}, n = {} realisations, {} q points",
-                ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, device.str(), ctx.cfg.integer("simulate.grid_n"),
+                ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, device_name, ctx.cfg.integer("simulate.grid_n"),
                 ctx.cfg.real("simulate.dx"), ctx.cfg.integer("simulate.n_fft"), ctx.cfg.integer("simulate.realisations"),
                 ctx.cfg.integer("q.n"));
     }
     MPI_Barrier(ctx.mpi.comm());
     io::CheckpointWriter writer(shard_path, ctx.provenance(), ctx.mpi.comm(), /*allow_resume=*/!ctx.opts.force);
     if (!writer.resumed()) {
-      const auto& q = simulator.q();
       io::write_dataset<double>(writer.id(), "/q", {q.size()}, q.data(), ctx.mpi.comm());
       io::set_attr(writer.id(), "shard", std::int64_t{ctx.opts.shard});
       io::set_attr(writer.id(), "num_shards", std::int64_t{ctx.opts.num_shards});
       write_settings(writer.id(), ctx.cfg);
+      io::set_attr(writer.id(), "backend", backend);
     }
-    for (const char* split : kSplits) simulate_split(ctx, writer, simulator, params, split);
+    for (const char* split : kSplits)
+      simulate_split(ctx, writer, log10_curve, static_cast<std::int64_t>(q.size()), params, split);
     writer.commit();
     if (ctx.root()) log::info("shard complete: {}", shard_path);
   }

@@ -25,6 +25,8 @@ sim::GridSpec grid_from_config(const config::Config& cfg);
 void validate_grid(const config::Config& cfg);
 /// The radius check, against a constructed simulator's max_radius().
 void validate_grid(const config::Config& cfg, const sim::GrfSimulator& simulator);
+/// The radius check against the largest radius `max_radius` [Å] a simulator's grid holds.
+void validate_grid(const config::Config& cfg, double max_radius);
 
 /// Path of shard `shard` of `num_shards` relative to the run directory.
 std::string shard_file(int shard, int num_shards);
