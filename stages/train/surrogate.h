@@ -11,6 +11,8 @@
 // header includes no <torch/torch.h> (compile cost): only ATen's Tensor and c10's Device.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+#include <hdf5.h>
 
 #include <cstdint>
 #include <memory>
@@ -19,7 +21,16 @@
 
 #include "lnpsaxs/param_space.h"
 
+namespace torch::serialize {
+class OutputArchive;
+class InputArchive;
+}  // namespace torch::serialize
+
 namespace lnpsaxs::surrogate {
+
+/// Where `train` puts the model, relative to the run directory.
+inline constexpr const char* kMetadataFile = "surrogate/surrogate.h5";
+inline constexpr const char* kWeightsFile = "surrogate/weights.pt";
 
 /// Network sizes (config section `train`; paper: width 1024, 9 blocks).
 struct Architecture {
@@ -38,10 +49,19 @@ struct Metadata {
   Architecture arch;
 };
 
+/// Writes `meta` into the open HDF5 file or group `loc`: dataset `q`, attributes y_mean, y_std,
+/// parameter_names, box_lower, box_upper, n_inputs, width, blocks, n_q. Serial files only.
+void write_metadata(hid_t loc, const Metadata& meta);
+/// Reads what write_metadata wrote. Throws InputError naming `where` (the file) when something
+/// is missing or inconsistent (q length ≠ n_q, parameter names ≠ the surrogate input order).
+Metadata read_metadata(hid_t loc, const std::string& where);
+
 /// Orthonormal DCT-II basis Φ [n, n] float64 on the CPU: Φ[j, k] = α_k cos(π(j + ½)k/n),
 /// α_0 = 1/√n, α_k = √(2/n) (spec §4.2).
 at::Tensor dct_basis(std::int64_t n);
 
+/// The model. Copies share one set of weights (like a torch::nn module holder); float32 unless
+/// convert() is called.
 class Surrogate {
  public:
   /// Loads RUN/surrogate/surrogate.h5 and the weights beside it onto `device`.
@@ -61,10 +81,28 @@ class Surrogate {
   c10::Device device() const;
   /// The trainable parameters (for optimisers and the gradient all-reduce), in a fixed order.
   std::vector<at::Tensor> parameters() const;
-  /// Saves weights + metadata into `dir` (surrogate.h5 written by the caller's checkpoint layer).
+  /// Writes the weights as a LibTorch archive to `path`, atomically (temporary file + rename);
+  /// the metadata go into surrogate.h5 through write_metadata() and the caller's checkpoint layer.
   void save_weights(const std::string& path) const;
+  /// Reads weights written by save_weights(). Throws InputError naming `path` if it is missing,
+  /// unreadable or made for another architecture.
   void load_weights(const std::string& path);
   void train_mode(bool on);
+
+  // --- additions for `train` and the tests ---------------------------------------------------
+  /// The same weights and buffers as a LibTorch archive entry (train's checkpoint bundles them
+  /// with the optimiser state). load_weights throws InputError if names or shapes differ.
+  void save_weights(torch::serialize::OutputArchive& archive) const;
+  void load_weights(torch::serialize::InputArchive& archive, const std::string& where);
+  /// Converts weights and the DCT basis to `dtype` (kFloat by default; kDouble for precise
+  /// finite-difference checks). log10_intensity() then returns `dtype`.
+  void convert(c10::ScalarType dtype);
+  c10::ScalarType dtype() const;
+  /// Number of trainable scalars.
+  std::int64_t parameter_count() const;
+  /// FLOPs of one forward pass per input row (2·in·out per Linear layer + the DCT synthesis):
+  /// the benchmark's work count (backward ≈ 2× forward).
+  double forward_flops_per_row() const;
 
  private:
   struct Impl;

@@ -14,6 +14,7 @@ enum class Stream : std::uint64_t {
   synth = 4,        ///< radii and GRF noise of the synthetic polydisperse targets
   fit = 5,          ///< multi-start initialisations
   analyze = 6,      ///< realised density fields in the report
+  train = 7,        ///< surrogate weight initialisation and epoch shuffles
 };
 
 /// SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit mixer with full avalanche.
