@@ -1,10 +1,221 @@
 // Config keys of the `fit` stage (section `fit`). See config_schema_parts.h.
+// Defaults: design.md "Method defaults" (fit loss, quadrature, fit optimiser, restarts) and
+// reference-model.md §1.2–1.3, §5, §7 (boxes, reparameterisations, baselines).
+#include <algorithm>
+#include <cctype>
+#include <set>
+
 #include "config_schema_parts.h"
+#include "lnpsaxs/errors.h"
 
 namespace lnpsaxs::config::schema_parts {
+namespace {
+
+KeySpec list_key(const std::string& path, const std::string& def, std::optional<double> min,
+                 const std::string& unit, const std::string& doc) {
+  KeySpec k;
+  k.path = path;
+  k.kind = Kind::real_list;
+  k.default_yaml = def;
+  k.min = min;
+  k.unit = unit;
+  k.doc = doc;
+  return k;
+}
+
+KeySpec target_records() {
+  KeySpec t;
+  t.path = "fit.targets";
+  t.kind = Kind::records;
+  t.default_yaml = "[]";
+  t.doc = "what to fit: one record per (data, model, window) combination; outputs go to RUN/fits/<name>/";
+  KeySpec name =
+      string_key("name", "", "target name: the output folder RUN/fits/<name>/ (letters, digits, . _ -)");
+  name.default_yaml.clear();  // required
+  KeySpec model = choice_key("model", "", {"surrogate", "sphere", "core_shell"},
+                             "forward model: the GRF core-shell surrogate, or an analytical baseline");
+  model.default_yaml.clear();  // required
+  t.fields = {
+      name,
+      string_key("file", "''",
+                 "measured curve (ASCII, CSV or NXcanSAS; relative to the current directory); or give synth"),
+      int_key("synth", "0", 0, 1000,
+              "synthetic target K: RUN/targets/case-K.h5 written by lnpsaxs-synth (0: none)"),
+      choice_key("format", "auto", {"auto", "ascii", "csv", "nxcansas"},
+                 "file format (auto: by content/extension)"),
+      choice_key("q_unit", "auto", {"auto", "1/A", "1/nm"},
+                 "unit of q in the file (auto: from the header/units)"),
+      model,
+      real_key("q_min", "0", 0.0, std::nullopt, "Å^-1", "fit window: lowest q fitted"),
+      real_key("q_max", "1", 0.0, std::nullopt, "Å^-1",
+               "fit window: highest q fitted (baselines: 0.02, 0.05, 0.10)", true),
+      bool_key("background", "false",
+               "fit a constant background (last parameter, in the data's intensity unit)"),
+      choice_key("weighting", "none", {"none", "sigma"},
+                 "weight residuals by the data's sigma (needs a sigma column)"),
+      int_key("restarts", "0", 0, 1e9,
+              "number of restarts (0: fit.restarts_experimental, _synthetic or _baseline by target kind)"),
+      int_key("steps", "0", 0, 1e8, "optimiser steps per restart (0: fit.steps)"),
+      list_key("m_r", "[]", 0.0, "Å",
+               "[lo, hi] box of the mean radius for this target (default size_distribution.m_r)"),
+      list_key("s_r", "[]", 0.0, "Å",
+               "[lo, hi] box of the radius SD for this target (default size_distribution.s_r)"),
+      list_key("truncation", "[]", 0.0, "Å",
+               "[A, B] truncation of the radius distribution (default size_distribution.truncation)"),
+      list_key("shell_thickness", "[]", 0.0, "Å",
+               "core_shell only: [lo, hi] box (default fit.core_shell.shell_thickness)"),
+      list_key("contrast", "[]", 0.0, "1", "core_shell only: [lo, hi] box (default fit.core_shell.contrast)"),
+  };
+  return t;
+}
+
+void check_pair(const Config& c, const Record& r, const std::string& f) {
+  const auto v = r.reals(f);
+  if (v.empty()) return;
+  if (v.size() != 2 || !(v[0] < v[1]) || !(v[0] > 0)) {
+    throw ConfigError(r.where(f) + "expected [lo, hi] with 0 < lo < hi, or [] for the default");
+  }
+  (void)c;
+}
+
+void check_targets(const Config& c) {
+  std::set<std::string> names;
+  for (const Record& r : c.records("fit.targets")) {
+    const std::string name = r.string("name");
+    if (name.empty() || name == "." || name == ".." ||
+        !std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+          return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.';
+        })) {
+      throw ConfigError(r.where("name") + "'" + name +
+                        "' is not a valid folder name (letters, digits, '.', '_', '-')");
+    }
+    if (!names.insert(name).second)
+      throw ConfigError(r.where("name") + "target name '" + name + "' is used twice");
+    const bool has_file = !r.string("file").empty();
+    const bool has_synth = r.integer("synth") > 0;
+    if (has_file == has_synth) {
+      throw ConfigError(
+          r.where(has_file ? "synth" : "file") +
+          "give exactly one of file: PATH (measured data) or synth: K (synthetic target K >= 1)");
+    }
+    if (!(r.real("q_min") < r.real("q_max"))) {
+      throw ConfigError(r.where("q_max") + "must be greater than q_min (" + std::to_string(r.real("q_min")) +
+                        ")");
+    }
+    for (const char* f : {"m_r", "s_r", "truncation", "shell_thickness", "contrast"}) check_pair(c, r, f);
+    if (r.string("model") != "core_shell") {
+      for (const char* f : {"shell_thickness", "contrast"}) {
+        if (!r.reals(f).empty()) throw ConfigError(r.where(f) + "applies to model core_shell only");
+      }
+    }
+    if (has_synth && (r.string("format") != "auto" || r.string("q_unit") != "auto")) {
+      throw ConfigError(r.where(r.string("format") != "auto" ? "format" : "q_unit") +
+                        "applies to file targets only (synthetic targets are HDF5 in 1/A)");
+    }
+  }
+}
+
+}  // namespace
 
 void add_fit_keys(Schema& s) {
-  (void)s;  // the fit stage declares its keys here
+  s.add(target_records());
+  // --- restarts (design.md "restarts") -------------------------------------------------------
+  s.add(int_key("fit.restarts_experimental", "8000", 1, 1e9, "restarts of a surrogate fit of measured data"));
+  s.add(
+      int_key("fit.restarts_synthetic", "1024", 1, 1e9, "restarts of a surrogate fit of a synthetic target"));
+  s.add(
+      int_key("fit.restarts_baseline", "4096", 1, 1e9, "restarts of an analytical (sphere, core_shell) fit"));
+  s.add(int_key(
+      "fit.batch_restarts", "256", 1, 1e7,
+      "restarts per rank optimised together as one tensor problem (memory bound; also the checkpoint unit)"));
+  s.add(real_key("fit.start_margin", "0.05", 0.0, 0.45, "1",
+                 "Sobol starts avoid this fraction of each box at both ends"));
+  s.add(choice_key(
+      "fit.size_start", "sobol", {"sobol", "fixed"},
+      "starts of (m_r, s_r): Sobol like the other parameters (paper) or fit.fixed_size_start (code)"));
+  s.add(list_key("fit.fixed_size_start", "[205.32, 41.064]", 0.0, "Å",
+                 "[m_r, s_r] start when size_start is fixed"));
+  s.add(choice_key(
+      "fit.size_parameters", "m_r_s_r", {"m_r_s_r", "m_r_cv"},
+      "free size parameters: (m_r, s_r) in their boxes (paper) or (m_r, cv = s_r/m_r) in fit.cv (code)"));
+  s.add(range_key("fit.cv", "[0.10, 0.35]", 0.0, std::nullopt, "1",
+                  "box of cv = s_r/m_r when size_parameters is m_r_cv", true));
+  s.add(real_key("fit.m_q2_start_gap", "0.1", 0.0, 0.9, "1",
+                 "starts keep m_q2 - m_q1 >= this fraction of the m_q1 box span (spec §5.5)"));
+  // --- forward model ---------------------------------------------------------------------------
+  s.add(int_key(
+      "fit.quadrature_nodes", "64", 2, 4096,
+      "Gauss-Legendre nodes K of the size-distribution quadrature (through the truncated inverse CDF)"));
+  s.add(choice_key(
+      "fit.quadrature_rule", "inverse_cdf", {"inverse_cdf", "log_radius"},
+      "inverse_cdf: GL nodes through the truncated inverse CDF with GL weights (design default); "
+      "log_radius: GL nodes uniform in ln r weighted by the pdf (converges much faster at high q)"));
+  s.add(choice_key("fit.dtype", "float32", {"float32", "float64"},
+                   "floating-point type of the fit (the surrogate always evaluates in float32)"));
+  s.add(
+      real_key("fit.background_max", "2.0", 0.0, std::nullopt, "1",
+               "background box [0, this x smallest data intensity in the fit window] (capped so the particle "
+               "term keeps >= 5 % of the invariant)",
+               true));
+  // --- loss (design.md "fit loss") -----------------------------------------------------------
+  s.add(real_key("fit.loss_log_weight", "0.1", 0.0, std::nullopt, "1", "lambda_log on the MSE of ln I_PI"));
+  s.add(real_key("fit.loss_lin_weight", "1.0", 0.0, std::nullopt, "1",
+                 "lambda_lin on the MSE of I_PI / loss_lin_scale"));
+  s.add(real_key("fit.loss_lin_scale", "1e5", 0.0, std::nullopt, "Å^3", "scale of the linear term", true));
+  // --- optimiser (design.md "fit optimiser") ---------------------------------------------------
+  s.add(int_key("fit.steps", "1000", 1, 1e8, "AdamW steps per restart"));
+  s.add(real_key("fit.lr", "0.01", 0.0, std::nullopt, "1", "peak learning rate", true));
+  s.add(real_key("fit.weight_decay", "0", 0.0, std::nullopt, "1", "AdamW decoupled weight decay"));
+  s.add(real_key("fit.adam_beta1", "0.9", 0.0, 1.0, "1", "AdamW beta1"));
+  s.add(real_key("fit.surrogate_adam_beta2", "0.999", 0.0, 1.0, "1",
+                 "surrogate: AdamW beta2 (reference code)"));
+  s.add(real_key(
+      "fit.analytic_adam_beta2", "0.9", 0.0, 1.0, "1",
+      "sphere/core_shell: AdamW beta2 (0.999 remembers the early large gradients for the whole run and "
+      "crawls along the m_r-s_r valley)"));
+  s.add(real_key("fit.clip_norm", "5.0", 0.0, std::nullopt, "1",
+                 "gradient-norm clip applied to each restart separately (0: off)"));
+  s.add(int_key("fit.surrogate_warmup_steps", "200", 0, 1e8, "surrogate: linear warm-up steps"));
+  s.add(real_key("fit.surrogate_lr_final", "0.6", 0.0, 1.0, "1",
+                 "surrogate: cosine decays to this fraction of lr"));
+  s.add(int_key("fit.analytic_warmup_steps", "0", 0, 1e8, "sphere/core_shell: linear warm-up steps"));
+  s.add(real_key("fit.analytic_lr_final", "0.1", 0.0, 1.0, "1",
+                 "sphere/core_shell: cosine decays to this fraction"));
+  // --- boxes of the surrogate's structural parameters (spec §1.2; m_q2 follows from η) --------
+  s.add(range_key("fit.box.delta_rho_int", "[-0.98, 0.98]", -1.0, 1.0, "1", "fit box of delta_rho_int"));
+  s.add(
+      range_key("fit.box.w", "[0.01, 0.99]", 0.0, 1.0, "1", "fit box of w (weight of spectral component 2)"));
+  s.add(range_key("fit.box.m_q1", "[0.05, 0.15]", 0.0, std::nullopt, "Å^-1",
+                  "fit box of m_q1; its upper end h bounds m_q2 = m_q1 + eta (h - m_q1)", true));
+  s.add(range_key("fit.box.s_q1", "[0.01, 0.15]", 0.0, std::nullopt, "Å^-1", "fit box of s_q1", true));
+  s.add(range_key("fit.box.s_q2", "[0.01, 0.15]", 0.0, std::nullopt, "Å^-1", "fit box of s_q2", true));
+  s.add(range_key("fit.box.shell_thickness", "[40, 70]", 0.0, std::nullopt, "Å", "fit box of shell_thickness",
+                  true));
+  s.add(range_key("fit.box.rho_rel", "[0.7, 1.3]", 0.0, std::nullopt, "1", "fit box of rho_rel", true));
+  // --- core-shell baseline (spec §7.2) ---------------------------------------------------------
+  s.add(range_key("fit.core_shell.shell_thickness", "[20, 100]", 0.0, std::nullopt, "Å",
+                  "core_shell baseline: box of the shell thickness d", true));
+  s.add(range_key("fit.core_shell.contrast", "[0.5, 2.0]", 0.0, std::nullopt, "1",
+                  "core_shell baseline: box of the core/shell contrast ratio c", true));
+
+  s.add_check([](const Config& c) {
+    check_targets(c);
+    // The surrogate is only valid inside its training box.
+    for (const char* p : {"delta_rho_int", "w", "m_q1", "s_q1", "s_q2", "shell_thickness", "rho_rel"}) {
+      const auto fb = c.range(std::string("fit.box.") + p);
+      const auto tb = c.range(std::string("parameters.") + p);
+      if (fb.first < tb.first || fb.second > tb.second) {
+        fail(c, std::string("fit.box.") + p,
+             "must lie inside the training box parameters." + std::string(p) +
+                 " (the surrogate cannot extrapolate)");
+      }
+    }
+    if (c.range("fit.box.m_q1").second > c.range("parameters.m_q2").second) {
+      fail(c, "fit.box.m_q1", "upper end must not exceed parameters.m_q2's upper end (m_q2 ranges up to it)");
+    }
+    const auto fs = c.reals("fit.fixed_size_start");
+    if (fs.size() != 2) fail(c, "fit.fixed_size_start", "expected [m_r, s_r]");
+  });
 }
 
 }  // namespace lnpsaxs::config::schema_parts

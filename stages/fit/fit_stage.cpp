@@ -1,0 +1,700 @@
+#include "fit_stage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "forward_model.h"
+#include "lnpsaxs/errors.h"
+#include "lnpsaxs/log.h"
+#include "lnpsaxs/param_space.h"
+#include "lnpsaxs/q_grid.h"
+#include "lnpsaxs/random_key.h"
+#include "lnpsaxs/saxs_data.h"
+#include "lnpsaxs/sha256.h"
+#include "lnpsaxs/stages.h"
+#include "lnpsaxs/torch_runtime.h"
+#include "multistart.h"
+#include "parameters.h"
+#include "summary.h"
+#include "target.h"
+
+#ifdef LNPSAXS_FIT_WITH_SURROGATE
+#include "surrogate.h"
+#endif
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace lnpsaxs::fit {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Everything needed to fit one target.
+struct Plan {
+  PreparedTarget target;
+  Layout layout;
+  ForwardSetup setup;
+  std::int64_t restarts = 0;
+  std::uint64_t seed = 0;
+  std::string target_sha;  ///< identity of the target definition and of its input data
+  std::string stage_sha;   ///< stage_sha256 of this target's outputs (stages::fingerprint per target)
+  OptimiserSettings opt;
+  LossSettings loss;
+  StartSettings start;
+};
+
+std::pair<double, double> pair_or(const std::vector<double>& v, std::pair<double, double> d) {
+  return v.size() == 2 ? std::make_pair(v[0], v[1]) : d;
+}
+
+std::uint64_t name_key(const std::string& name) {
+  return std::stoull(sha256_hex(name).substr(0, 15), nullptr, 16);
+}
+
+/// A target given with --data/--synth on the command line.
+std::optional<TargetSpec> command_line_target(const po::variables_map& vm) {
+  if (!vm.count("data") && !vm.count("synth")) {
+    for (const char* k : {"model", "name", "q-min", "q-max", "background", "weighting", "restarts", "steps",
+                          "format", "q-unit"}) {
+      if (vm.count(k) && !vm[k].defaulted())
+        throw InputError(std::string("--") + k + " needs --data FILE or --synth K");
+    }
+    return std::nullopt;
+  }
+  if (vm.count("data") && vm.count("synth")) throw InputError("give --data FILE or --synth K, not both");
+  if (!vm.count("model"))
+    throw InputError("--model (surrogate, sphere or core_shell) is required with --data/--synth");
+  TargetSpec t;
+  t.where = "command line";
+  t.model = parse_model(vm["model"].as<std::string>());
+  if (vm.count("data")) {
+    t.file = vm["data"].as<std::string>();
+  } else {
+    t.synth = vm["synth"].as<int>();
+    if (t.synth < 1) throw InputError("--synth " + std::to_string(t.synth) + " must be >= 1");
+  }
+  std::string stem = t.synth > 0 ? "case-" + std::to_string(t.synth) : fs::path(t.file).stem().string();
+  for (char& c : stem) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  t.name = vm.count("name") ? vm["name"].as<std::string>() : stem + "_" + model_name(t.model);
+  if (t.name.empty() || t.name == "." || t.name == ".." ||
+      !std::all_of(t.name.begin(), t.name.end(),
+                   [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-' || c == '.'; })) {
+    throw InputError("--name '" + t.name + "' is not a valid folder name (letters, digits, '.', '_', '-')");
+  }
+  t.format = vm["format"].as<std::string>();
+  t.q_unit = vm["q-unit"].as<std::string>();
+  io::parse_curve_format(t.format);
+  io::parse_q_unit(t.q_unit);
+  t.q_min = vm["q-min"].as<double>();
+  t.q_max = vm["q-max"].as<double>();
+  if (!(t.q_min >= 0) || !(t.q_min < t.q_max))
+    throw InputError("--q-min and --q-max must satisfy 0 <= q-min < q-max");
+  t.background = vm.count("background") && vm["background"].as<bool>();
+  const std::string wt = vm["weighting"].as<std::string>();
+  if (wt != "none" && wt != "sigma") throw InputError("--weighting must be none or sigma, got '" + wt + "'");
+  t.sigma_weighting = wt == "sigma";
+  t.restarts = vm["restarts"].as<std::int64_t>();
+  if (t.restarts < 0) throw InputError("--restarts must be >= 0");
+  t.steps = vm["steps"].as<std::int64_t>();
+  if (t.steps < 0) throw InputError("--steps must be >= 0");
+  return t;
+}
+
+Boxes boxes_for(const TargetSpec& t, const config::Config& cfg, const PreparedTarget& pt) {
+  Boxes b;
+  b.m_r = pair_or(t.m_r, cfg.range("size_distribution.m_r"));
+  b.s_r = pair_or(t.s_r, cfg.range("size_distribution.s_r"));
+  b.cv = cfg.range("fit.cv");
+  b.size_as_cv = cfg.string("fit.size_parameters") == "m_r_cv";
+  b.delta_rho_int = cfg.range("fit.box.delta_rho_int");
+  b.w = cfg.range("fit.box.w");
+  b.m_q1 = cfg.range("fit.box.m_q1");
+  b.s_q1 = cfg.range("fit.box.s_q1");
+  b.s_q2 = cfg.range("fit.box.s_q2");
+  b.shell_thickness = cfg.range("fit.box.shell_thickness");
+  b.rho_rel = cfg.range("fit.box.rho_rel");
+  b.cs_shell_thickness = pair_or(t.shell_thickness, cfg.range("fit.core_shell.shell_thickness"));
+  b.cs_contrast = pair_or(t.contrast, cfg.range("fit.core_shell.contrast"));
+  // Background box: [0, background_max × smallest data intensity in the window], capped so that
+  // the particle term keeps at least 5 % of the invariant (1 − b̃Q₁ ≥ 0.05).
+  double q1 = 0;
+  const std::vector<double> c = trapezoid_weights(pt.q, pt.norm_begin, pt.norm_end);
+  for (std::int64_t i = pt.norm_begin; i < pt.norm_end; ++i) {
+    const double qi = pt.q[static_cast<std::size_t>(i)];
+    q1 += c[static_cast<std::size_t>(i - pt.norm_begin)] * qi * qi;
+  }
+  b.background_upper =
+      std::min(cfg.real("fit.background_max") * pt.min_fit_intensity, 0.95 * pt.data_invariant / q1);
+  return b;
+}
+
+Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::string& run_dir,
+               c10::Device device, const std::shared_ptr<const surrogate::Surrogate>& sur,
+               const std::vector<double>& grid) {
+  PreparedTarget pt = prepare_target(spec, grid, run_dir);
+  const Boxes boxes = boxes_for(spec, cfg, pt);
+  const auto trunc = pair_or(spec.truncation, cfg.range("size_distribution.truncation"));
+  if (boxes.m_r.first < trunc.first || boxes.m_r.second > trunc.second) {
+    throw InputError(spec.where + ": the m_r box [" + std::to_string(boxes.m_r.first) + ", " +
+                     std::to_string(boxes.m_r.second) + "] Å must lie inside the truncation [" +
+                     std::to_string(trunc.first) + ", " + std::to_string(trunc.second) + "] Å");
+  }
+  Plan p{std::move(pt), Layout(spec.model, spec.background, boxes), {}, 0, 0, "", "", {}, {}, {}};
+  ForwardSetup& s = p.setup;
+  s.model = spec.model;
+  s.q = grid;
+  s.norm_begin = p.target.norm_begin;
+  s.norm_end = p.target.norm_end;
+  s.background = spec.background;
+  s.data_invariant = p.target.data_invariant;
+  s.truncation_lower = trunc.first;
+  s.truncation_upper = trunc.second;
+  s.nodes = cfg.integer("fit.quadrature_nodes");
+  s.rule = parse_quadrature_rule(cfg.string("fit.quadrature_rule"));
+  s.dtype = cfg.string("fit.dtype") == "float64" ? c10::kDouble : c10::kFloat;
+  s.device = device;
+  s.surrogate = sur;
+  p.restarts = restarts_for(spec, cfg);
+  p.seed = rng::derive_key(static_cast<std::uint64_t>(cfg.integer("run.seed")), rng::Stream::fit,
+                           name_key(spec.name));
+  const bool surrogate_model = spec.model == Model::surrogate;
+  p.opt.steps = spec.steps > 0 ? spec.steps : cfg.integer("fit.steps");
+  p.opt.lr = cfg.real("fit.lr");
+  p.opt.weight_decay = cfg.real("fit.weight_decay");
+  p.opt.beta1 = cfg.real("fit.adam_beta1");
+  p.opt.beta2 = cfg.real(surrogate_model ? "fit.surrogate_adam_beta2" : "fit.analytic_adam_beta2");
+  p.opt.clip_norm = cfg.real("fit.clip_norm");
+  p.opt.warmup_steps =
+      cfg.integer(surrogate_model ? "fit.surrogate_warmup_steps" : "fit.analytic_warmup_steps");
+  p.opt.lr_final_fraction = cfg.real(surrogate_model ? "fit.surrogate_lr_final" : "fit.analytic_lr_final");
+  p.loss.log_weight = cfg.real("fit.loss_log_weight");
+  p.loss.lin_weight = cfg.real("fit.loss_lin_weight");
+  p.loss.lin_scale = cfg.real("fit.loss_lin_scale");
+  p.start.margin = cfg.real("fit.start_margin");
+  p.start.fixed_size = cfg.string("fit.size_start") == "fixed";
+  p.start.fixed_m_r = cfg.reals("fit.fixed_size_start")[0];
+  p.start.fixed_s_r = cfg.reals("fit.fixed_size_start")[1];
+  p.start.m_q2_gap = cfg.real("fit.m_q2_start_gap");
+  std::string sur_id;
+  if (surrogate_model) {
+    const io::OutputInfo si = io::inspect_output(run_dir + "/surrogate/surrogate.h5");
+    sur_id = si.stage_sha256 + " " + si.created_utc;
+  }
+  std::ostringstream grid_text;
+  grid_text.precision(17);
+  for (double q : grid) grid_text << q << ",";
+  p.target_sha =
+      sha256_hex(spec.canonical() + "|" + p.target.identity + "|" + sur_id + "|" + grid_text.str());
+  // A config target's outputs carry the per-target fingerprint (shared sections, fit.* keys and its
+  // own record), so editing another target leaves them valid; a command-line target has no record.
+  p.stage_sha = spec.where == "command line"
+                    ? sha256_hex(stages::fingerprint(cfg, "fit") + "\ncommand line: " + spec.canonical())
+                    : stages::fingerprint(cfg, "fit", spec.name);
+  return p;
+}
+
+void write_target_attrs(hid_t f, const Plan& p, const config::Config& cfg) {
+  const PreparedTarget& t = p.target;
+  io::set_attr(f, "target", t.spec.name);
+  io::set_attr(f, "model", model_name(t.spec.model));
+  io::set_attr(f, "source", t.spec.source());
+  io::set_attr(f, "q_min", t.spec.q_min);
+  io::set_attr(f, "q_max", t.spec.q_max);
+  io::set_attr(f, "fit_q_range",
+               std::vector<double>{t.q[static_cast<std::size_t>(t.fit_begin)],
+                                   t.q[static_cast<std::size_t>(t.fit_end - 1)]});
+  io::set_attr(f, "background", std::int64_t{t.spec.background ? 1 : 0});
+  io::set_attr(f, "weighting", std::string(t.spec.sigma_weighting ? "sigma" : "none"));
+  io::set_attr(f, "n_restarts", p.restarts);
+  io::set_attr(f, "parameter_names", p.layout.names());
+  io::set_attr(f, "parameter_units", p.layout.units());
+  io::set_attr(f, "parameter_lower", p.layout.lower());
+  io::set_attr(f, "parameter_upper", p.layout.upper());
+  if (t.spec.synth > 0) io::set_attr(f, "truth_values", t.truth_for(p.layout));
+  io::set_attr(f, "target_sha256", p.target_sha);
+  io::set_attr(f, "quadrature_nodes", p.setup.nodes);
+  io::set_attr(f, "quadrature_rule", quadrature_rule_name(p.setup.rule));
+  io::set_attr(f, "truncation", std::vector<double>{p.setup.truncation_lower, p.setup.truncation_upper});
+  io::set_attr(f, "data_invariant", t.data_invariant);
+  io::set_attr(f, "dtype", std::string(p.setup.dtype == c10::kDouble ? "float64" : "float32"));
+  io::set_attr(f, "steps", p.opt.steps);
+  io::set_attr(f, "seed_key", static_cast<std::int64_t>(p.seed >> 1));
+  io::set_attr(f, "rows_read", t.rows_read);
+  io::set_attr(f, "rows_masked", t.rows_masked);
+  io::set_attr(
+      f, "loss",
+      std::string("per restart: fit.loss_log_weight * mean((ln M - ln D)^2) + fit.loss_lin_weight * "
+                  "mean(((M - D)/fit.loss_lin_scale)^2) over the fitted points; M, D Porod-normalised"));
+  io::set_attr(f, "curve",
+               std::string("log10 M(q): Porod-normalised polydisperse model (+ background) on /q"));
+  (void)cfg;
+}
+
+void write_target_data(hid_t f, const Plan& p, MPI_Comm comm) {
+  const PreparedTarget& t = p.target;
+  const hsize_t n = t.q.size();
+  io::write_dataset<double>(f, "/q", {n}, t.q.data(), comm);
+  io::write_dataset<double>(f, "/target/intensity", {n}, t.intensity.data(), comm);
+  io::write_dataset<double>(f, "/target/sigma", {n}, t.sigma.data(), comm);
+  io::write_dataset<std::uint8_t>(f, "/target/mask", {n}, t.fit_mask.data(), comm);
+  io::write_dataset<std::uint8_t>(f, "/target/norm_mask", {n}, t.norm_mask.data(), comm);
+}
+
+const char* kRowSets[] = {"start", "params", "loss", "rmse_log", "rmse_log_full", "curve", "steps"};
+
+/// A lock file that makes one process the joiner; stale locks (older than an hour) are broken.
+class JoinLock {
+ public:
+  explicit JoinLock(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd_ < 0) {
+      struct stat st {};
+      if (::stat(path_.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime > 3600) {
+        ::unlink(path_.c_str());
+        fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+      }
+    }
+  }
+  ~JoinLock() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(path_.c_str());
+    }
+  }
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+std::string attr_or_empty(const std::string& path, const char* name) {
+  try {
+    io::File f = io::File::open(path, io::File::Mode::read);
+    return io::has_attr(f, name) ? io::attr_string(f, name) : "";
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+/// Logs the retained ensemble of a joined fit (design.md retention rule on RMSE_log).
+void log_summary(const std::string& fits, const Plan& p) {
+  io::File f = io::File::open(fits, io::File::Mode::read);
+  const auto rmse = io::read_all<double>(io::open_dataset(f, "/rmse_log"));
+  const auto par = io::read_all<double>(io::open_dataset(f, "/params"));
+  const std::vector<std::int64_t> keep = retained(rmse);
+  if (keep.empty()) {
+    log::warn("{}: no restart ended with a finite loss", p.target.spec.name);
+    return;
+  }
+  std::string text;
+  const std::size_t np = p.layout.size();
+  const auto truth = p.target.truth_for(p.layout);
+  for (std::size_t j = 0; j < np; ++j) {
+    double mean = 0, sd = 0;
+    column_stats(par, np, j, keep, mean, sd);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s%s %.5g ± %.2g", text.empty() ? "" : ", ", p.layout[j].name.c_str(),
+                  mean, sd);
+    text += buf;
+    if (std::isfinite(truth[j])) {
+      std::snprintf(buf, sizeof buf, " (truth %.5g)", truth[j]);
+      text += buf;
+    }
+  }
+  log::info("{}: best RMSE_log {:.4g}; retained {}/{} restarts (RMSE_log <= {:.4g}): {}", p.target.spec.name,
+            rmse[static_cast<std::size_t>(keep.front())], keep.size(), rmse.size(),
+            rmse[static_cast<std::size_t>(keep.back())], text);
+}
+
+/// Joins the complete shards of one target into fits/<name>/fits.h5. Serial (one process).
+io::Provenance provenance(const cli::StageContext& ctx, const Plan& p) {
+  return {ctx.info.name, ctx.cfg.sha256(), p.stage_sha, ctx.cfg.resolved_yaml()};
+}
+
+bool join_target(const cli::StageContext& ctx, const Plan& p, int num_shards) {
+  const std::string name = p.target.spec.name;
+  const std::string out = ctx.path("fits/" + name + "/fits.h5");
+  const std::string& sha = p.stage_sha;
+  const io::OutputInfo existing = io::inspect_output(out);
+  if (existing.state == io::OutputState::complete && existing.stage_sha256 == sha &&
+      attr_or_empty(out, "target_sha256") == p.target_sha && !ctx.opts.force) {
+    return true;
+  }
+  for (int s = 0; s < num_shards; ++s) {
+    const std::string sp = ctx.path(shard_file(name, s, num_shards));
+    const io::OutputInfo info = io::inspect_output(sp);
+    if (info.state != io::OutputState::complete || info.stage_sha256 != sha ||
+        attr_or_empty(sp, "target_sha256") != p.target_sha) {
+      log::info("{}: fits.h5 not joined yet: {} is not complete", name, sp);
+      return false;
+    }
+  }
+  JoinLock lock(out + ".lock");
+  if (!lock.held()) {
+    log::info("{}: another process is joining {}", name, out);
+    return false;
+  }
+  {
+    io::CheckpointWriter w(out, provenance(ctx, p), MPI_COMM_NULL, false);
+    write_target_attrs(w.id(), p, ctx.cfg);
+    io::set_attr(w.id(), "num_shards", std::int64_t{num_shards});
+    write_target_data(w.id(), p, MPI_COMM_NULL);
+    const std::int64_t np = static_cast<std::int64_t>(p.layout.size());
+    const std::int64_t nq = static_cast<std::int64_t>(p.target.q.size());
+    for (const char* ds : kRowSets) {
+      std::vector<io::VdsSource> sources;
+      for (int s = 0; s < num_shards; ++s) {
+        const mpi::Range r = mpi::block_range(p.restarts, num_shards, s);
+        if (r.size() > 0)
+          sources.push_back({fs::path(shard_file(name, s, num_shards)).filename().string(),
+                             std::string("/") + ds, r.begin, r.size()});
+      }
+      const std::string d = ds;
+      const hid_t type = d == "curve"   ? H5T_NATIVE_FLOAT
+                         : d == "steps" ? H5T_NATIVE_INT64
+                                        : H5T_NATIVE_DOUBLE;
+      const std::int64_t cols = (d == "start" || d == "params") ? np : d == "curve" ? nq : 0;
+      io::create_virtual_dataset(w.id(), "/" + d, type, p.restarts, cols, sources);
+    }
+    w.commit();
+  }
+  log::info("{}: joined {} shard(s) into {}", name, num_shards, out);
+  log_summary(out, p);
+  return true;
+}
+
+std::int64_t allreduce(std::int64_t v, MPI_Op op, MPI_Comm comm) {
+  std::int64_t out = 0;
+  MPI_Allreduce(&v, &out, 1, MPI_INT64_T, op, comm);
+  return out;
+}
+double allreduce_min(double v, MPI_Comm comm) {
+  double out = 0;
+  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MIN, comm);
+  return out;
+}
+
+/// Rank-0 progress of one target: restarts done, best loss, restart-steps/s, ETA.
+class FitProgress {
+ public:
+  FitProgress(std::string name, std::int64_t total, std::int64_t done, std::int64_t my_todo,
+              std::int64_t steps, bool enabled)
+      : name_(std::move(name)),
+        total_(total),
+        done_(done),
+        my_total_(my_todo * steps),
+        steps_(steps),
+        enabled_(enabled),
+        t0_(std::chrono::steady_clock::now()),
+        last_(t0_) {}
+  void on_step(std::int64_t batch, std::int64_t step, double best) {
+    current_ = batch * (step + 1);
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_).count() < 10.0) return;
+    last_ = now;
+    log::info(
+        "{}: {}/{} restarts done, batch of {} at step {}/{}, best loss {:.4g} (batch) {:.4g} (so far), "
+        "{:.3g} restart-steps/s, elapsed {}, ETA {}",
+        name_, done_, total_, batch, step + 1, steps_, best, std::min(best, best_all_), rate(),
+        log::format_duration(elapsed()), log::format_duration(eta()));
+  }
+  void round_done(std::int64_t my_batch, std::int64_t done_all, double best_all) {
+    my_done_ += my_batch * steps_;
+    current_ = 0;
+    done_ = done_all;
+    best_all_ = std::min(best_all_, best_all);
+  }
+  void finish(std::int64_t done_all) {
+    if (!enabled_) return;
+    log::info("{}: {}/{} restarts done in {} ({:.3g} restart-steps/s on rank 0), best loss {:.4g}", name_,
+              done_all, total_, log::format_duration(elapsed()), rate(), best_all_);
+  }
+
+ private:
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  double rate() const {
+    const double e = elapsed();
+    return e > 0 ? static_cast<double>(my_done_ + current_) / e : 0.0;
+  }
+  double eta() const {
+    const double r = rate();
+    return r > 0 ? static_cast<double>(my_total_ - my_done_ - current_) / r : -1;
+  }
+  std::string name_;
+  std::int64_t total_, done_, my_total_, steps_, my_done_ = 0, current_ = 0;
+  bool enabled_;
+  double best_all_ = INFINITY;
+  std::chrono::steady_clock::time_point t0_, last_;
+};
+
+/// Fits this (shard, rank)'s restarts of one target into its shard file.
+void fit_target(cli::StageContext& ctx, const Plan& p) {
+  const MPI_Comm comm = ctx.mpi.comm();
+  const std::string name = p.target.spec.name;
+  const std::string path = ctx.path(shard_file(name, ctx.opts.shard, ctx.opts.num_shards));
+  const std::string& sha = p.stage_sha;
+  const io::OutputInfo existing = io::inspect_output(path);
+  if (existing.state == io::OutputState::complete) {
+    const bool same = existing.stage_sha256 == sha && attr_or_empty(path, "target_sha256") == p.target_sha;
+    if (same && !ctx.opts.force) {
+      if (ctx.root()) log::info("{}: {} is complete for this config: nothing to do", name, path);
+      return;
+    }
+    if (!same && !ctx.opts.force) {
+      throw InputError(path + " was made under a different config, target definition or input data (target " +
+                       name + "); use another --run-dir, or --force to overwrite it");
+    }
+  }
+  bool resume = !ctx.opts.force;
+  if (existing.state == io::OutputState::partial &&
+      attr_or_empty(existing.path, "target_sha256") != p.target_sha) {
+    if (ctx.root())
+      log::info("{}: {} belongs to another target definition: starting afresh", name, existing.path);
+    resume = false;
+  }
+  if (ctx.root()) {
+    std::error_code ec;
+    fs::create_directories(ctx.path("fits/" + name), ec);
+  }
+  MPI_Barrier(comm);
+  const ForwardModel model(p.setup);
+  const FitData data = make_fit_data(p.target);
+  const std::int64_t np = static_cast<std::int64_t>(p.layout.size());
+  const std::int64_t nq = static_cast<std::int64_t>(p.target.q.size());
+  const mpi::Range shard = mpi::block_range(p.restarts, ctx.opts.num_shards, ctx.opts.shard);
+  const mpi::Range mine =
+      mpi::item_range(p.restarts, ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.rank(), ctx.mpi.size());
+
+  io::CheckpointWriter writer(path, provenance(ctx, p), comm, resume);
+  if (!writer.resumed()) {
+    write_target_attrs(writer.id(), p, ctx.cfg);
+    io::set_attr(writer.id(), "shard", std::int64_t{ctx.opts.shard});
+    io::set_attr(writer.id(), "num_shards", std::int64_t{ctx.opts.num_shards});
+    io::set_attr(writer.id(), "restart_begin", shard.begin);
+    io::set_attr(writer.id(), "restart_end", shard.end);
+    write_target_data(writer.id(), p, comm);
+  }
+  const auto rows = static_cast<hsize_t>(shard.size());
+  auto dataset = [&](const std::string& ds, hid_t type, std::int64_t cols) {
+    if (io::exists(writer.id(), ds)) return io::open_dataset(writer.id(), ds);
+    std::vector<hsize_t> d{rows};
+    if (cols > 0) d.push_back(static_cast<hsize_t>(cols));
+    return io::create_dataset(writer.id(), ds, type, d);
+  };
+  io::H5Id d_start = dataset("/start", H5T_NATIVE_DOUBLE, np),
+           d_params = dataset("/params", H5T_NATIVE_DOUBLE, np),
+           d_loss = dataset("/loss", H5T_NATIVE_DOUBLE, 0),
+           d_rmse = dataset("/rmse_log", H5T_NATIVE_DOUBLE, 0),
+           d_rmse_full = dataset("/rmse_log_full", H5T_NATIVE_DOUBLE, 0),
+           d_curve = dataset("/curve", H5T_NATIVE_FLOAT, nq),
+           d_steps = dataset("/steps", H5T_NATIVE_INT64, 0);
+  io::DoneMask mask(writer.id(), "/done", shard.size());
+
+  // This rank's remaining restarts in batches of contiguous global indices.
+  std::vector<mpi::Range> batches;
+  const std::int64_t cap = ctx.cfg.integer("fit.batch_restarts");
+  for (std::int64_t i = mine.begin; i < mine.end;) {
+    if (mask.done(i - shard.begin)) {
+      ++i;
+      continue;
+    }
+    std::int64_t j = i;
+    while (j < mine.end && j - i < cap && !mask.done(j - shard.begin)) ++j;
+    batches.push_back({i, j});
+    i = j;
+  }
+  std::int64_t my_todo = 0;
+  for (const auto& b : batches) my_todo += b.size();
+  const std::int64_t rounds = allreduce(static_cast<std::int64_t>(batches.size()), MPI_MAX, comm);
+  const std::int64_t done_before = allreduce(mine.size() - my_todo, MPI_SUM, comm);
+  if (ctx.root()) {
+    log::info(
+        "{}: {} model, {} restarts ({} in shard {}/{}, {} on rank 0), {} parameters, {} fitted points "
+        "(q {:.4g} to {:.4g} 1/A), invariant over q {:.4g} to {:.4g} 1/A, K = {}, {} steps",
+        name, model_name(p.target.spec.model), p.restarts, shard.size(), ctx.opts.shard, ctx.opts.num_shards,
+        mine.size(), np, p.target.fit_end - p.target.fit_begin,
+        p.target.q[static_cast<std::size_t>(p.target.fit_begin)],
+        p.target.q[static_cast<std::size_t>(p.target.fit_end - 1)],
+        p.target.q[static_cast<std::size_t>(p.target.norm_begin)],
+        p.target.q[static_cast<std::size_t>(p.target.norm_end - 1)], p.setup.nodes, p.opt.steps);
+    if (done_before > 0 && done_before < shard.size()) {
+      log::info("{}: resuming shard {}: {} of {} restarts already done (rank 0 continues at restart {})",
+                name, ctx.opts.shard, done_before, shard.size(),
+                batches.empty() ? mine.end : batches.front().begin);
+    }
+  }
+  FitProgress progress(name, shard.size(), done_before, my_todo, p.opt.steps, ctx.root());
+  for (std::int64_t round = 0; round < rounds; ++round) {
+    const bool has = round < static_cast<std::int64_t>(batches.size());
+    const mpi::Range b = has ? batches[static_cast<std::size_t>(round)] : mpi::Range{0, 0};
+    BatchResult res;
+    if (has) {
+      const std::vector<double> starts = sobol_starts(p.layout, p.start, p.seed, b.begin, b.size());
+      res = fit_batch(model, p.layout, data, p.opt, p.loss, starts,
+                      [&](std::int64_t step, double best) { progress.on_step(b.size(), step, best); });
+    }
+    const std::int64_t row = has ? b.begin - shard.begin : 0;
+    const std::int64_t n = b.size();
+    static const double zero_d = 0;
+    static const float zero_f = 0;
+    static const std::int64_t zero_i = 0;
+    io::write_rows<double>(d_start, row, n, has ? res.start.data() : &zero_d, true);
+    io::write_rows<double>(d_params, row, n, has ? res.params.data() : &zero_d, true);
+    io::write_rows<double>(d_loss, row, n, has ? res.loss.data() : &zero_d, true);
+    io::write_rows<double>(d_rmse, row, n, has ? res.rmse_log.data() : &zero_d, true);
+    io::write_rows<double>(d_rmse_full, row, n, has ? res.rmse_log_full.data() : &zero_d, true);
+    io::write_rows<float>(d_curve, row, n, has ? res.curve.data() : &zero_f, true);
+    io::write_rows<std::int64_t>(d_steps, row, n, has ? res.steps.data() : &zero_i, true);
+    mask.mark({row, row + n}, true);
+    writer.file().flush();  // the batch is on disk: a kill from here on loses nothing before it
+    double best = INFINITY;
+    for (double l : res.loss) {
+      if (std::isfinite(l)) best = std::min(best, l);
+    }
+    const std::int64_t done =
+        allreduce(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin}), MPI_SUM, comm);
+    progress.round_done(n, done, allreduce_min(best, comm));
+  }
+  progress.finish(
+      allreduce(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin}), MPI_SUM, comm));
+  writer.commit();
+  if (ctx.root()) log::info("{}: shard complete: {}", name, path);
+}
+
+}  // namespace
+
+const cli::StageInfo& stage_info() {
+  static const cli::StageInfo info{
+      "fit", "multi-start polydisperse fits of SAXS curves (surrogate, sphere or core-shell model)",
+      "Fits every target of fit.targets (or --target NAME ..., or one --data FILE / --synth K given here)\n"
+      "with the polydisperse forward model named by the target: the surrogate of RUN/surrogate/ (GRF\n"
+      "core-shell LNP model) or the analytical sphere / core-shell baselines, integrated over a truncated\n"
+      "log-normal radius distribution. Measured curves (ASCII, CSV, NXcanSAS) are interpolated onto the\n"
+      "q grid; synthetic targets come from RUN/targets/case-K.h5 (lnpsaxs-synth). Restarts start from a\n"
+      "scrambled Sobol design and are split by (shard, rank) on the global restart index; each restart\n"
+      "depends only on (run.seed, target name, restart index). Writes RUN/fits/<name>/shard-IIII-of-NNNN.h5\n"
+      "and, once every shard is complete, RUN/fits/<name>/fits.h5 joining them (virtual datasets).\n"
+      "Resumable: rerun the same command after a kill and it continues with the next batch.",
+      stages::sections("fit"), true};
+  return info;
+}
+
+po::options_description stage_options() {
+  po::options_description o("fit options");
+  o.add_options()("target", po::value<std::vector<std::string>>()->multitoken(),
+                  "fit only these targets of fit.targets")(
+      "data", po::value<std::string>(),
+      "fit this measured curve (ASCII, CSV or NXcanSAS) instead of fit.targets")(
+      "synth", po::value<int>(), "fit synthetic target K (RUN/targets/case-K.h5) instead of fit.targets")(
+      "model", po::value<std::string>(), "with --data/--synth: surrogate, sphere or core_shell")(
+      "name", po::value<std::string>(), "with --data/--synth: output name (default: file stem + model)")(
+      "q-min", po::value<double>()->default_value(0.0), "with --data/--synth: fit window start [1/A]")(
+      "q-max", po::value<double>()->default_value(1.0), "with --data/--synth: fit window end [1/A]")(
+      "background", po::value<bool>()->implicit_value(true),
+      "with --data/--synth: fit a constant background")(
+      "weighting", po::value<std::string>()->default_value("none"), "with --data: none or sigma")(
+      "restarts", po::value<std::int64_t>()->default_value(0),
+      "with --data/--synth: restarts (0: config default)")(
+      "steps", po::value<std::int64_t>()->default_value(0),
+      "with --data/--synth: optimiser steps (0: fit.steps)")(
+      "format", po::value<std::string>()->default_value("auto"), "with --data: auto, ascii, csv or nxcansas")(
+      "q-unit", po::value<std::string>()->default_value("auto"), "with --data: auto, 1/A or 1/nm")(
+      "join-only", "only join complete shards into fits.h5 (the SLURM join step)");
+  return o;
+}
+
+std::string shard_file(const std::string& target, int shard, int num_shards) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "shard-%04d-of-%04d.h5", shard, num_shards);
+  return "fits/" + target + "/" + buf;
+}
+
+void run(cli::StageContext& ctx) {
+  const config::Config& cfg = ctx.cfg;
+  std::vector<TargetSpec> specs;
+  if (auto t = command_line_target(ctx.opts.vm)) {
+    if (ctx.opts.vm.count("target"))
+      throw InputError("--target selects config targets; it cannot be combined with --data/--synth");
+    specs.push_back(*t);
+  } else {
+    specs = targets_from_config(cfg);
+    if (ctx.opts.vm.count("target")) {
+      std::vector<TargetSpec> chosen;
+      for (const std::string& n : ctx.opts.vm["target"].as<std::vector<std::string>>()) {
+        auto it = std::find_if(specs.begin(), specs.end(), [&](const TargetSpec& s) { return s.name == n; });
+        if (it == specs.end())
+          throw InputError("--target " + n + ": no such target in fit.targets of " + cfg.source());
+        chosen.push_back(*it);
+      }
+      specs = chosen;
+    }
+  }
+  if (specs.empty()) {
+    throw InputError(cfg.source() +
+                     ": fit.targets is empty: list targets in the config or give --data FILE --model M");
+  }
+  // Inputs first (bad data files are reported before any work).
+  for (const TargetSpec& s : specs) {
+    if (s.synth > 0) ctx.require_input("targets/case-" + std::to_string(s.synth) + ".h5", "synth");
+  }
+  const bool need_surrogate = std::any_of(specs.begin(), specs.end(),
+                                          [](const TargetSpec& s) { return s.model == Model::surrogate; });
+  const c10::Device device = torchrt::select_device(cfg, ctx.mpi.local_rank());
+  const int threads = torchrt::configure_threads(cfg, ctx.mpi.local_size());
+  std::shared_ptr<const surrogate::Surrogate> sur;
+  std::vector<double> sur_grid;
+  if (need_surrogate) {
+#ifdef LNPSAXS_FIT_WITH_SURROGATE
+    ctx.require_input("surrogate/surrogate.h5", "train");
+    sur = std::make_shared<const surrogate::Surrogate>(surrogate::Surrogate::load(ctx.opts.run_dir, device));
+    sur_grid = sur->metadata().q;
+#else
+    throw NotCompiled("the surrogate forward model (stages/train: lnpsaxs_surrogate)");
+#endif
+  }
+  const std::vector<double> grid = q_grid_from_config(cfg);
+  std::vector<Plan> plans;
+  for (const TargetSpec& s : specs) {
+    plans.push_back(make_plan(s, cfg, ctx.opts.run_dir, device, s.model == Model::surrogate ? sur : nullptr,
+                              s.model == Model::surrogate ? sur_grid : grid));
+    ForwardModel check(plans.back().setup);  // configuration errors before any work
+  }
+  if (ctx.root()) {
+    log::info("{} target(s), shard {}/{} on {} rank(s), {} thread(s) each, device {}", plans.size(),
+              ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, device.str());
+  }
+  for (const Plan& p : plans) {
+    if (!ctx.opts.vm.count("join-only")) fit_target(ctx, p);
+    if (ctx.root()) {
+      const bool joined = join_target(ctx, p, ctx.opts.num_shards);
+      if (!joined && ctx.opts.vm.count("join-only")) {
+        throw InputError("cannot join " + ctx.path("fits/" + p.target.spec.name + "/fits.h5") +
+                         ": not every shard of " + std::to_string(ctx.opts.num_shards) +
+                         " is complete (rerun the missing shards)");
+      }
+    }
+    MPI_Barrier(ctx.mpi.comm());
+  }
+}
+
+}  // namespace lnpsaxs::fit

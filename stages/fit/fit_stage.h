@@ -1,0 +1,32 @@
+#pragma once
+// The `fit` stage (issue 5): multi-start polydisperse fits of measured and synthetic SAXS curves
+// with the surrogate or an analytical baseline, restarts split by (array task, MPI rank) on the
+// global restart index, resumable, one joined output per target.
+//
+// Output per target: RUN/fits/<name>/shard-IIII-of-NNNN.h5 (rows = the shard's restarts) and,
+// when every shard is complete, RUN/fits/<name>/fits.h5 joining them with virtual datasets.
+// Root attributes: target, model, source, q_min, q_max, background, n_restarts, parameter_names,
+// parameter_units, parameter_lower, parameter_upper, truth_values (NaN where unknown), plus what
+// ForwardModel::from_fit_output needs (quadrature_nodes, quadrature_rule, truncation, data_invariant,
+// dtype) and target_sha256 (identity of the target definition and its input data). stage_sha256 is
+// the per-target fingerprint stages::fingerprint(cfg, "fit", name). Datasets: /q,
+// /target/intensity (normalised data on the grid), /target/mask (fitted points), /target/sigma,
+// /target/norm_mask (invariant window), and per restart /start, /params [R, P] float64 physical,
+// /loss, /rmse_log, /rmse_log_full [R], /curve [R, n_q] float32 log10 M, /steps [R] int64.
+#include <string>
+
+#include "lnpsaxs/cli.h"
+
+namespace lnpsaxs::fit {
+
+const cli::StageInfo& stage_info();
+
+/// Command-line options of lnpsaxs-fit beyond the common ones.
+boost::program_options::options_description stage_options();
+
+/// Path of a target's shard file relative to the run directory.
+std::string shard_file(const std::string& target, int shard, int num_shards);
+
+void run(cli::StageContext& ctx);
+
+}  // namespace lnpsaxs::fit

@@ -1,0 +1,361 @@
+#include "forward_model.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include "lnpsaxs/errors.h"
+#include "lnpsaxs/h5.h"
+#include "lnpsaxs/param_space.h"
+#include "quadrature.h"
+#include "target.h"
+
+#ifdef LNPSAXS_FIT_WITH_SURROGATE
+#include "surrogate.h"
+#endif
+
+namespace lnpsaxs::fit {
+namespace {
+
+constexpr double kLn10 = 2.302585092994045684;
+constexpr double kRadiusScale = 100.0;  // Å: keeps r⁶ near 1 (the scale cancels in I_PI)
+
+at::TensorOptions opts(c10::ScalarType t, c10::Device d) { return at::TensorOptions().dtype(t).device(d); }
+
+at::Tensor tensor_of(const std::vector<double>& v, c10::ScalarType t, c10::Device d) {
+  return at::tensor(v, at::TensorOptions().dtype(at::kDouble)).to(opts(t, d));
+}
+
+}  // namespace
+
+namespace {
+
+/// f(x) and f'(x) with the composite ATen ops (any device; differentiable to every order).
+at::Tensor sphere_amplitude_composite(const at::Tensor& x) {
+  const double threshold = x.scalar_type() == at::kDouble ? 0.1 : 0.5;
+  const at::Tensor ax = x.abs();
+  const at::Tensor small = ax < threshold;
+  // Closed form on a copy with the small arguments replaced, so neither branch sees 0/0.
+  const at::Tensor xs = at::where(small, at::ones_like(ax), ax);
+  const at::Tensor closed = 3.0 * (at::sin(xs) - xs * at::cos(xs)) / (xs * xs * xs);
+  const at::Tensor x2 = x * x;
+  const at::Tensor series =
+      1.0 + x2 * (-1.0 / 10.0 + x2 * (1.0 / 280.0 + x2 * (-1.0 / 15120.0 + x2 * (1.0 / 1330560.0))));
+  return at::where(small, series, closed);
+}
+
+/// f and f' from x, sin|x| and cos|x| in one pass over contiguous CPU memory (double arithmetic
+/// whatever the storage type; the trigonometric functions come from ATen's vectorised kernels).
+template <class T>
+void sphere_amplitude_kernel(const T* x, const T* sn, const T* cs, T* f, T* df, std::int64_t n) {
+  at::parallel_for(0, n, 16384, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      const double v = static_cast<double>(x[i]);
+      const double a = std::fabs(v);
+      if (a < (std::is_same<T, double>::value ? 0.1 : 0.5)) {  // series (f even, f' odd)
+        const double v2 = v * v;
+        f[i] = static_cast<T>(
+            1.0 + v2 * (-1.0 / 10.0 + v2 * (1.0 / 280.0 + v2 * (-1.0 / 15120.0 + v2 / 1330560.0))));
+        df[i] = static_cast<T>(v * (-1.0 / 5.0 + v2 * (1.0 / 70.0 + v2 * (-1.0 / 2520.0 + v2 / 166320.0))));
+      } else {
+        const double s1 = static_cast<double>(sn[i]), c1 = static_cast<double>(cs[i]);
+        const double inv = 1.0 / a;
+        const double fv = 3.0 * (s1 - a * c1) * inv * inv * inv;
+        f[i] = static_cast<T>(fv);
+        const double d = 3.0 * (s1 * inv - fv) * inv;  // d f/d|x| = 3 sin|x|/x² − 3 f/|x|
+        df[i] = static_cast<T>(v < 0 ? -d : d);
+      }
+    }
+  });
+}
+
+/// Autograd op: forward computes f and f' together; backward multiplies by the saved f' (and
+/// falls back to the composite ops when a higher-order graph is being built).
+struct SphereAmplitudeOp : public torch::autograd::Function<SphereAmplitudeOp> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
+    const at::Tensor xc = x.contiguous();
+    const at::Tensor ax = xc.abs();
+    const at::Tensor sn = at::sin(ax), cs = at::cos(ax);
+    at::Tensor f = at::empty_like(xc), df = at::empty_like(xc);
+    AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "sphere_amplitude", [&] {
+      sphere_amplitude_kernel<scalar_t>(xc.data_ptr<scalar_t>(), sn.data_ptr<scalar_t>(),
+                                        cs.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(),
+                                        df.data_ptr<scalar_t>(), xc.numel());
+    });
+    ctx->save_for_backward({x, df});
+    return f;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    if (c10::GradMode::is_enabled()) {  // create_graph: keep the derivative differentiable in x
+      const at::Tensor& xs = saved[0];
+      const at::Tensor small = xs.abs() < (xs.scalar_type() == at::kDouble ? 0.1 : 0.5);
+      const at::Tensor xx = at::where(small, at::ones_like(xs), xs);
+      const at::Tensor fc = 3.0 * (at::sin(xx) - xx * at::cos(xx)) / (xx * xx * xx);
+      const at::Tensor dc = 3.0 * at::sin(xx) / (xx * xx) - 3.0 * fc / xx;
+      const at::Tensor x2 = xs * xs;
+      const at::Tensor ds = xs * (-1.0 / 5.0 + x2 * (1.0 / 70.0 + x2 * (-1.0 / 2520.0 + x2 / 166320.0)));
+      return {grad[0] * at::where(small, ds, dc)};
+    }
+    return {grad[0] * saved[1]};
+  }
+};
+
+}  // namespace
+
+at::Tensor sphere_amplitude(const at::Tensor& x) {
+  if (x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble)) {
+    return SphereAmplitudeOp::apply(x);
+  }
+  return sphere_amplitude_composite(x);
+}
+
+QuadratureRule parse_quadrature_rule(const std::string& s) {
+  if (s == "inverse_cdf") return QuadratureRule::inverse_cdf;
+  if (s == "log_radius") return QuadratureRule::log_radius;
+  throw InputError("unknown quadrature rule '" + s + "' (inverse_cdf, log_radius)");
+}
+
+std::string quadrature_rule_name(QuadratureRule r) {
+  return r == QuadratureRule::log_radius ? "log_radius" : "inverse_cdf";
+}
+
+RadiusQuadrature truncated_lognormal_nodes(const at::Tensor& m_r, const at::Tensor& s_r, double lower,
+                                           double upper, std::int64_t k, QuadratureRule rule) {
+  const GaussLegendre gl = gauss_legendre_unit(k);
+  const at::Tensor m = m_r.to(at::kDouble), s = s_r.to(at::kDouble);
+  const auto o = opts(at::kDouble, m.device());
+  const at::Tensor u = at::tensor(gl.node, at::TensorOptions().dtype(at::kDouble)).to(o).unsqueeze(0);
+  const at::Tensor w = at::tensor(gl.weight, at::TensorOptions().dtype(at::kDouble)).to(o).unsqueeze(0);
+  const at::Tensor s2 = at::log1p((s / m).pow(2));
+  const at::Tensor sigma = at::sqrt(s2).unsqueeze(1);
+  const at::Tensor mu = (at::log(m) - 0.5 * s2).unsqueeze(1);
+  if (rule == QuadratureRule::log_radius) {
+    const at::Tensor lo = at::clamp_min(mu - 8.0 * sigma, std::log(lower));
+    const at::Tensor hi = at::clamp_max(mu + 8.0 * sigma, std::log(upper));
+    const at::Tensor x = lo + (hi - lo) * u;
+    const at::Tensor z = (x - mu) / sigma;
+    const at::Tensor wk = w * at::exp(-0.5 * z * z);
+    return {at::exp(x), wk / wk.sum(1, true)};
+  }
+  const double r2 = std::sqrt(2.0);
+  const at::Tensor fa = 0.5 * at::erfc(-(std::log(lower) - mu) / (sigma * r2));
+  const at::Tensor fb = 0.5 * at::erfc(-(std::log(upper) - mu) / (sigma * r2));
+  const at::Tensor p = (fa + u * (fb - fa)).clamp(1e-15, 1.0 - 1e-15);
+  const at::Tensor r = at::exp(mu + sigma * r2 * at::erfinv(2.0 * p - 1.0));
+  return {r.clamp(lower, upper), w.expand({m.size(0), k})};
+}
+
+struct ForwardModel::Impl {
+  ForwardSetup s;
+  std::vector<std::string> names;
+  std::vector<double> trap;  // trapezoid weights on the invariant window
+  double q1 = 0;             // Σ c_i q_i²
+  at::Tensor q;              // [n_q] in dtype on device
+  at::Tensor log_cq2;        // ln(c_i q_i²) on the invariant window, dtype
+  // surrogate input scaling (ParameterSpace order)
+  std::vector<double> box_lower, box_span;
+
+  at::Tensor ln_mean(const at::Tensor& p, std::int64_t b, std::int64_t e) const;
+};
+
+ForwardModel::ForwardModel(ForwardSetup setup) {
+  auto impl = std::make_shared<Impl>();
+  impl->s = std::move(setup);
+  ForwardSetup& s = impl->s;
+  const auto n = static_cast<std::int64_t>(s.q.size());
+  if (n < 2) throw InputError("forward model: the q grid needs at least 2 points");
+  for (std::int64_t i = 1; i < n; ++i) {
+    if (!(s.q[static_cast<std::size_t>(i)] > s.q[static_cast<std::size_t>(i - 1)]) || !(s.q[0] > 0)) {
+      throw InputError("forward model: the q grid must be positive and strictly increasing");
+    }
+  }
+  if (s.norm_begin < 0 || s.norm_end > n || s.norm_end - s.norm_begin < 2) {
+    throw InputError("forward model: the invariant window [" + std::to_string(s.norm_begin) + ", " +
+                     std::to_string(s.norm_end) + ") must hold at least 2 of the " + std::to_string(n) +
+                     " grid points");
+  }
+  if (!(s.truncation_lower > 0) || !(s.truncation_upper > s.truncation_lower)) {
+    throw InputError("forward model: truncation needs 0 < A < B");
+  }
+  if (s.nodes < 1) throw InputError("forward model: quadrature needs K >= 1 nodes");
+  if (s.dtype != c10::kFloat && s.dtype != c10::kDouble)
+    throw InputError("forward model: dtype must be float32 or float64");
+  if (!(s.data_invariant > 0)) throw InputError("forward model: the data invariant must be > 0");
+  if (s.model == Model::surrogate) {
+#ifdef LNPSAXS_FIT_WITH_SURROGATE
+    if (!s.surrogate) throw InputError("forward model: the surrogate model needs a loaded surrogate");
+    const surrogate::Metadata& meta = s.surrogate->metadata();
+    if (meta.q.size() != s.q.size()) {
+      throw InputError("forward model: the surrogate's q grid has " + std::to_string(meta.q.size()) +
+                       " points, the fit grid " + std::to_string(s.q.size()));
+    }
+    for (std::size_t i = 0; i < s.q.size(); ++i) {
+      if (std::fabs(meta.q[i] - s.q[i]) > 1e-9 * std::max(1.0, std::fabs(s.q[i]))) {
+        throw InputError("forward model: the surrogate's q grid differs from the fit grid at point " +
+                         std::to_string(i));
+      }
+    }
+    const ParameterInfo& rad = meta.box[ParameterSpace::radius];
+    if (s.truncation_lower < rad.lower - 1e-9 || s.truncation_upper > rad.upper + 1e-9) {
+      throw InputError("forward model: truncation [" + std::to_string(s.truncation_lower) + ", " +
+                       std::to_string(s.truncation_upper) + "] Å lies outside the surrogate's radius box [" +
+                       std::to_string(rad.lower) + ", " + std::to_string(rad.upper) + "] Å");
+    }
+    // The fit differentiates with respect to the inputs only: no gradients for the weights.
+    for (const at::Tensor& w : s.surrogate->parameters()) {
+      if (w.requires_grad()) at::Tensor(w).requires_grad_(false);
+    }
+    impl->box_lower = meta.box.lower();
+    for (int j = 0; j < ParameterSpace::kDim; ++j)
+      impl->box_span.push_back(std::max(meta.box[j].span(), 1e-12));
+#else
+    throw NotCompiled("the surrogate forward model (stages/train: lnpsaxs_surrogate)");
+#endif
+  }
+  Boxes unused;
+  impl->names = Layout(s.model, s.background, unused).names();
+  impl->trap = trapezoid_weights(s.q, s.norm_begin, s.norm_end);
+  std::vector<double> lcq2;
+  for (std::int64_t i = s.norm_begin; i < s.norm_end; ++i) {
+    const double qi = s.q[static_cast<std::size_t>(i)];
+    const double c = impl->trap[static_cast<std::size_t>(i - s.norm_begin)];
+    impl->q1 += c * qi * qi;
+    lcq2.push_back(std::log(c) + 2.0 * std::log(qi));
+  }
+  impl->q = tensor_of(s.q, s.dtype, s.device);
+  impl->log_cq2 = tensor_of(lcq2, s.dtype, s.device);
+  impl_ = std::move(impl);
+}
+
+const ForwardSetup& ForwardModel::setup() const { return impl_->s; }
+std::int64_t ForwardModel::n_q() const { return static_cast<std::int64_t>(impl_->s.q.size()); }
+std::int64_t ForwardModel::n_parameters() const { return static_cast<std::int64_t>(impl_->names.size()); }
+std::vector<std::string> ForwardModel::parameter_names() const { return impl_->names; }
+
+at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std::int64_t e) const {
+  const RadiusQuadrature rq = truncated_lognormal_nodes(p.select(1, 0), p.select(1, 1), s.truncation_lower,
+                                                        s.truncation_upper, s.nodes, s.rule);
+  if (s.model == Model::surrogate) {
+#ifdef LNPSAXS_FIT_WITH_SURROGATE
+    const auto dev = s.surrogate->device();
+    const at::Tensor lo = at::tensor(box_lower, at::TensorOptions().dtype(at::kDouble)).to(dev);
+    const at::Tensor span = at::tensor(box_span, at::TensorOptions().dtype(at::kDouble)).to(dev);
+    const std::int64_t r = p.size(0), k = s.nodes;
+    // Structural columns in surrogate order without the radius: Δρ, w, m_q1, m_q2, s_q1, s_q2, d, ρ_rel.
+    const at::Tensor pd = p.to(dev, at::kDouble);
+    const at::Tensor structural = pd.slice(1, 2, 10);
+    const at::Tensor rad = rq.radius.to(dev);
+    const at::Tensor cols_lo = at::cat({lo.slice(0, 0, 1), lo.slice(0, 2, 9)});
+    const at::Tensor cols_span = at::cat({span.slice(0, 0, 1), span.slice(0, 2, 9)});
+    const at::Tensor su = ((structural - cols_lo) / cols_span).unsqueeze(1).expand({r, k, 8});
+    const at::Tensor ru = ((rad - lo[ParameterSpace::radius]) / span[ParameterSpace::radius]).unsqueeze(2);
+    const auto net_type = s.surrogate->dtype();  // float32, or float64 after Surrogate::convert
+    const at::Tensor theta =
+        at::cat({su.slice(2, 0, 1), ru, su.slice(2, 1, 8)}, 2).reshape({r * k, 9}).to(net_type);
+    const at::Tensor y = s.surrogate->log10_intensity(theta).slice(1, b, e).reshape({r, k, e - b});
+    const at::Tensor lw = at::log(rq.weight).to(dev, net_type).unsqueeze(2);
+    return at::logsumexp(y * kLn10 + lw, 1).to(s.device, s.dtype);
+#else
+    (void)b;
+    (void)e;
+    throw NotCompiled("the surrogate forward model");
+#endif
+  }
+  const at::Tensor qv = q.slice(0, b, e).view({1, 1, e - b});
+  const at::Tensor r = (rq.radius.to(s.device, s.dtype) / kRadiusScale).unsqueeze(2);  // [R, K, 1] in 100 Å
+  const at::Tensor w = rq.weight.to(s.device, s.dtype).unsqueeze(2);
+  at::Tensor intensity;
+  if (s.model == Model::sphere) {
+    const at::Tensor f = sphere_amplitude(qv * (r * kRadiusScale));
+    intensity = (r.pow(3) * f).pow(2);
+  } else {
+    const at::Tensor d = p.select(1, 2).to(s.device, s.dtype).view({-1, 1, 1}) / kRadiusScale;
+    const at::Tensor c = p.select(1, 3).to(s.device, s.dtype).view({-1, 1, 1});
+    const at::Tensor rc = (r - d).clamp_min(1.0 / kRadiusScale);
+    const at::Tensor amp = r.pow(3) * sphere_amplitude(qv * (r * kRadiusScale)) +
+                           (c - 1.0) * rc.pow(3) * sphere_amplitude(qv * (rc * kRadiusScale));
+    intensity = amp.pow(2);
+  }
+  return at::log((intensity * w).sum(1));
+}
+
+at::Tensor ForwardModel::ln_mean_intensity(const at::Tensor& params, std::int64_t begin,
+                                           std::int64_t end) const {
+  const ForwardSetup& s = impl_->s;
+  if (params.dim() != 2 || params.size(1) != n_parameters()) {
+    throw InputError("forward model " + model_name(s.model) + ": parameters must be [R, " +
+                     std::to_string(n_parameters()) + "]");
+  }
+  if (begin < 0 || end > n_q() || end <= begin) throw InputError("forward model: bad column range");
+  return impl_->ln_mean(params, begin, end);
+}
+
+at::Tensor ForwardModel::ln_intensity(const at::Tensor& params, std::int64_t begin, std::int64_t end) const {
+  const ForwardSetup& s = impl_->s;
+  if (begin > s.norm_begin || end < s.norm_end) {
+    throw InputError("forward model: columns [" + std::to_string(begin) + ", " + std::to_string(end) +
+                     ") do not contain the invariant window");
+  }
+  const at::Tensor ln_i = ln_mean_intensity(params, begin, end);
+  const at::Tensor win = ln_i.slice(1, s.norm_begin - begin, s.norm_end - begin);
+  const at::Tensor ln_q = at::logsumexp(win + impl_->log_cq2.unsqueeze(0), 1, true);
+  at::Tensor ln_pi = ln_i - ln_q;
+  if (!s.background) return ln_pi;
+  const at::Tensor bt =
+      params.select(1, params.size(1) - 1).to(s.device, s.dtype).unsqueeze(1) / s.data_invariant;
+  return at::log(at::exp(ln_pi) * (1.0 - bt * impl_->q1) + bt);
+}
+
+at::Tensor ForwardModel::log10_intensity(const at::Tensor& params) const {
+  return ln_intensity(params, 0, n_q()) / kLn10;
+}
+
+ForwardModel ForwardModel::from_fit_output(const std::string& fits_h5, const std::string& run_dir,
+                                           c10::Device device) {
+  ForwardSetup s;
+  try {
+    io::File f = io::File::open(fits_h5, io::File::Mode::read);
+    s.model = parse_model(io::attr_string(f, "model"));
+    s.background = io::attr_int(f, "background") != 0;
+    s.data_invariant = io::attr_double(f, "data_invariant");
+    const std::vector<double> tr = io::attr_doubles(f, "truncation");
+    if (tr.size() != 2) throw InputError(fits_h5 + ": attribute truncation must hold [A, B]");
+    s.truncation_lower = tr[0];
+    s.truncation_upper = tr[1];
+    s.nodes = io::attr_int(f, "quadrature_nodes");
+    s.rule = io::has_attr(f, "quadrature_rule") ? parse_quadrature_rule(io::attr_string(f, "quadrature_rule"))
+                                                : QuadratureRule::inverse_cdf;
+    s.dtype = io::attr_string(f, "dtype") == "float64" ? c10::kDouble : c10::kFloat;
+    s.q = io::read_all<double>(io::open_dataset(f, "/q"));
+    const std::vector<std::uint8_t> nm = io::read_all<std::uint8_t>(io::open_dataset(f, "/target/norm_mask"));
+    s.norm_begin = -1;
+    for (std::size_t i = 0; i < nm.size(); ++i) {
+      if (nm[i]) {
+        if (s.norm_begin < 0) s.norm_begin = static_cast<std::int64_t>(i);
+        s.norm_end = static_cast<std::int64_t>(i) + 1;
+      }
+    }
+  } catch (const RuntimeFailure& e) {
+    throw InputError(fits_h5 + ": not a fit output of lnpsaxs-fit (" + e.what() + ")");
+  }
+  s.device = device;
+#ifdef LNPSAXS_FIT_WITH_SURROGATE
+  if (s.model == Model::surrogate) {
+    s.surrogate = std::make_shared<const surrogate::Surrogate>(surrogate::Surrogate::load(run_dir, device));
+  }
+#else
+  (void)run_dir;
+#endif
+  return ForwardModel(std::move(s));
+}
+
+}  // namespace lnpsaxs::fit

@@ -1,0 +1,79 @@
+#pragma once
+// Batched multi-start optimisation (paper §4.2.3; reference-model.md §5.3–5.4; design.md "fit
+// loss", "fit optimiser"): B restarts of one target optimised together as one tensor problem, each
+// restart in its own unconstrained coordinates (parameters.h), AdamW with warm-up + cosine
+// schedule, the gradient-norm clip applied to each restart separately. The loss is the SUM of
+// the per-restart losses, so a restart's trajectory does not depend on which other restarts share
+// its batch: results depend only on (seed, target, restart index).
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "forward_model.h"
+#include "parameters.h"
+#include "target.h"
+
+namespace lnpsaxs::fit {
+
+struct OptimiserSettings {
+  std::int64_t steps = 1000;
+  double lr = 1e-2;
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.9, eps = 1e-8;  ///< β2: fit.analytic_adam_beta2 / fit.surrogate_adam_beta2
+  double clip_norm = 5.0;                       ///< per restart; 0 = off
+  std::int64_t warmup_steps = 0;
+  double lr_final_fraction = 0.1;
+};
+/// Learning-rate multiplier at step s (0-based): (s + 1)/warmup during the warm-up, then
+/// f + (1 − f)·½(1 + cos πt), t = (s − warmup)/(steps − warmup) clamped to [0, 1].
+double lr_factor(const OptimiserSettings& o, std::int64_t step);
+
+/// Composite loss per restart over the fitted points (design.md "fit loss"):
+///   L = λ_log·mean(w_log·(ln M − ln D)²) + λ_lin·mean(w_lin·((M − D)/scale)²),
+/// w ≡ 1 without σ weighting; with it w_log ∝ (D/σ)² and w_lin ∝ 1/σ², each scaled to mean 1.
+struct LossSettings {
+  double log_weight = 0.1;
+  double lin_weight = 1.0;
+  double lin_scale = 1e5;
+};
+
+/// A prepared target as the loss sees it (columns are grid indices).
+struct FitData {
+  std::int64_t eval_begin = 0, eval_end = 0;  ///< columns evaluated while optimising
+  std::int64_t fit_begin = 0, fit_end = 0;
+  std::int64_t support_begin = 0, support_end = 0;
+  std::vector<double> data;   ///< normalised data D on the fit columns
+  std::vector<double> w_log;  ///< weights on the fit columns (mean 1)
+  std::vector<double> w_lin;
+  std::vector<double> data_full;  ///< D on the whole grid (NaN off the data's range)
+};
+FitData make_fit_data(const PreparedTarget& t);
+
+/// Per-restart outcome, row-major over the batch.
+struct BatchResult {
+  std::vector<double> start;          ///< [B, P] physical start (after the raw round trip)
+  std::vector<double> params;         ///< [B, P] physical final
+  std::vector<double> loss;           ///< [B] final composite loss
+  std::vector<double> rmse_log;       ///< [B] log10 RMSE over the fit window
+  std::vector<double> rmse_log_full;  ///< [B] log10 RMSE over every grid point with data
+  std::vector<float> curve;           ///< [B, n_q] final log10 M on the full grid
+  std::vector<std::int64_t> steps;    ///< [B] optimiser steps applied (< steps if it hit a non-finite loss)
+};
+
+/// Called after every step with (step index, best loss of the batch at that step).
+using StepCallback = std::function<void(std::int64_t, double)>;
+
+/// Optimises B restarts from `starts` ([B, P] physical, inside the layout's boxes).
+BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const FitData& data,
+                      const OptimiserSettings& opt, const LossSettings& loss,
+                      const std::vector<double>& starts, const StepCallback& on_step = {});
+
+/// Physical parameters from raw ones, [R, P] → [R, P] (same maps as Layout, on tensors).
+at::Tensor physical_from_raw(const Layout& layout, const at::Tensor& raw);
+/// Composite loss per restart [R] of physical parameters [R, P].
+at::Tensor composite_loss(const ForwardModel& model, const FitData& data, const LossSettings& loss,
+                          const at::Tensor& params);
+
+}  // namespace lnpsaxs::fit

@@ -1,0 +1,20 @@
+#pragma once
+// Size-distribution quadrature of the polydisperse forward models (reference-model.md §5.1;
+// design.md "quadrature": K Gauss–Legendre nodes mapped through the truncated inverse CDF, with
+// the Gauss–Legendre weights). Plain double precision; the torch side is in forward_model.cpp,
+// the double-precision distribution itself in common (lnpsaxs/physics/size_distribution.h).
+#include <cstdint>
+#include <vector>
+
+namespace lnpsaxs::fit {
+
+/// Gauss–Legendre rule on [0, 1]: nodes u_k = (x_k + 1)/2 ascending and weights w_k = w_k^GL/2
+/// (Σ w_k = 1), exact for polynomials of degree ≤ 2K − 1. Newton iteration on P_K in double.
+/// Throws InputError for K < 1.
+struct GaussLegendre {
+  std::vector<double> node;
+  std::vector<double> weight;
+};
+GaussLegendre gauss_legendre_unit(std::int64_t k);
+
+}  // namespace lnpsaxs::fit
