@@ -15,21 +15,8 @@ fi
 echo "== build"
 cmake --build build -j "$(nproc)"
 
-# Run up to the last stage of the pipeline that this tree builds (stages still being integrated
-# are absent from build/bin).
-until=""
-for s in sample simulate synth train fit analyze; do
-  [ -x "build/bin/lnpsaxs-$s" ] || break
-  until=$s
-done
-extra=()
-if [ "$until" != analyze ]; then
-  echo "quickstart: this tree builds the stages up to '$until'; running those"
-  extra=(--until "$until")
-fi
-
 start=$(date +%s)
-pipeline/run-local.sh "$CONFIG" "${extra[@]}" "$@"
+pipeline/run-local.sh "$CONFIG" "$@"
 RUN=$(build/bin/lnpsaxs-config --config "$CONFIG" --get run.dir)
 echo
 echo "quickstart: pipeline finished in $(( $(date +%s) - start )) s"

@@ -1,6 +1,6 @@
-// lnpsaxs-fit-bench: how fast the multi-start fit runs on this machine (issue 5 benchmark).
+// lnpsaxs-bench-fit: how fast the multi-start fit runs on this machine (issue 5 benchmark).
 //
-//   lnpsaxs-fit-bench [--restarts R] [--nodes K] [--seconds S] CONFIG...
+//   lnpsaxs-bench-fit [--restarts R] [--nodes K] [--seconds S] CONFIG...
 //
 // For each config (its train.width, train.blocks and q grid; an untrained surrogate is as fast as
 // a trained one) it reports, in one run:
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
       if (i + 1 >= argc) {
-        std::fprintf(stderr, "lnpsaxs-fit-bench: %s needs a value\n", a.c_str());
+        std::fprintf(stderr, "lnpsaxs-bench-fit: %s needs a value\n", a.c_str());
         std::exit(2);
       }
       return argv[++i];
@@ -215,13 +215,13 @@ int main(int argc, char** argv) {
     else if (a == "--seconds")
       budget = std::atof(next().c_str());
     else if (a == "--help" || a == "-h") {
-      std::printf("usage: lnpsaxs-fit-bench [--restarts R] [--nodes K] [--seconds S] CONFIG...\n");
+      std::printf("usage: lnpsaxs-bench-fit [--restarts R] [--nodes K] [--seconds S] CONFIG...\n");
       return 0;
     } else
       configs.push_back(a);
   }
   if (configs.empty()) {
-    std::fprintf(stderr, "usage: lnpsaxs-fit-bench [--restarts R] [--nodes K] [--seconds S] CONFIG...\n");
+    std::fprintf(stderr, "usage: lnpsaxs-bench-fit [--restarts R] [--nodes K] [--seconds S] CONFIG...\n");
     return 2;
   }
   try {
@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
     lnpsaxs::torchrt::configure_threads(cfgs.front(), 1);
     for (const auto& c : cfgs) bench(c, restarts, nodes, budget);
   } catch (const lnpsaxs::InputError& e) {
-    std::fprintf(stderr, "lnpsaxs-fit-bench: error: %s\n", e.what());
+    std::fprintf(stderr, "lnpsaxs-bench-fit: error: %s\n", e.what());
     return 2;
   }
   return 0;

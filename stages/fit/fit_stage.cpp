@@ -1,15 +1,10 @@
 #include "fit_stage.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -18,6 +13,7 @@
 
 #include "forward_model.h"
 #include "lnpsaxs/errors.h"
+#include "lnpsaxs/join_lock.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/param_space.h"
 #include "lnpsaxs/q_grid.h"
@@ -258,31 +254,6 @@ void write_target_data(hid_t f, const Plan& p, MPI_Comm comm) {
 
 const char* kRowSets[] = {"start", "params", "loss", "rmse_log", "rmse_log_full", "curve", "steps"};
 
-/// A lock file that makes one process the joiner; stale locks (older than an hour) are broken.
-class JoinLock {
- public:
-  explicit JoinLock(std::string path) : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
-    if (fd_ < 0) {
-      struct stat st {};
-      if (::stat(path_.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime > 3600) {
-        ::unlink(path_.c_str());
-        fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
-      }
-    }
-  }
-  ~JoinLock() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(path_.c_str());
-    }
-  }
-  bool held() const { return fd_ >= 0; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
 
 std::string attr_or_empty(const std::string& path, const char* name) {
   try {
@@ -346,7 +317,7 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, int num_shards) {
       return false;
     }
   }
-  JoinLock lock(out + ".lock");
+  io::JoinLock lock(out + ".lock");
   if (!lock.held()) {
     log::info("{}: another process is joining {}", name, out);
     return false;

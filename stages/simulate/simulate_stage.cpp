@@ -1,20 +1,16 @@
 #include "simulate_stage.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <memory>
 
 #include "grf_cuda.h"
 #include "lnpsaxs/errors.h"
+#include "lnpsaxs/join_lock.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/param_space.h"
 #include "lnpsaxs/q_grid.h"
@@ -148,31 +144,6 @@ void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const 
   });
 }
 
-/// A lock file that makes one process the joiner; stale locks (older than an hour) are broken.
-class JoinLock {
- public:
-  explicit JoinLock(std::string path) : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
-    if (fd_ < 0) {
-      struct stat st {};
-      if (::stat(path_.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime > 3600) {
-        ::unlink(path_.c_str());
-        fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
-      }
-    }
-  }
-  ~JoinLock() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(path_.c_str());
-    }
-  }
-  bool held() const { return fd_ >= 0; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
 
 }  // namespace
 
@@ -228,7 +199,7 @@ bool join_shards(const cli::StageContext& ctx, int num_shards) {
     }
     shards.push_back(p);
   }
-  JoinLock lock(out + ".lock");
+  io::JoinLock lock(out + ".lock");
   if (!lock.held()) {
     log::info("another process is joining {}", out);
     return false;
