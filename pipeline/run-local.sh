@@ -9,6 +9,7 @@
 # are complete for this config is skipped (lnpsaxs-status); a killed stage resumes from its
 # checkpoint when the same command is rerun. --from S runs S and every later stage (earlier ones
 # must be complete); --only S runs S alone; --until S stops after S; --force remakes outputs.
+# The report is redone when an analysis file is newer than report/index.html.
 # Prints a status table at the end (stage, action, time, state, output).
 # Environment: LNPSAXS_BIN (default: build/bin), LNPSAXS_NP (default ranks: 2).
 set -euo pipefail
@@ -16,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${LNPSAXS_BIN:-$ROOT/build/bin}
 STAGES=(sample simulate synth train fit analyze report)
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 [ $# -ge 1 ] || { usage; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
 CONFIG=$1; shift
@@ -49,6 +50,13 @@ done
 
 if [ -n "$STATUS_ONLY" ]; then exec "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR"; fi
 
+# The report has no fingerprint of its own: it is out of date when an analysis file is newer.
+report_stale() {
+  local index="$RUN_DIR/report/index.html"
+  [ -f "$index" ] || return 1
+  [ -n "$(find "$RUN_DIR/analysis" -maxdepth 1 -name '*.h5' -newer "$index" 2>/dev/null | head -1)" ]
+}
+
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 declare -A ACTION TIME
 phase=before
@@ -59,6 +67,7 @@ for stage in "${STAGES[@]}"; do
   if [ "$phase" = before ]; then
     if "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
       ACTION[$stage]="skipped (before --from)"
+      echo "== $stage: complete for this config, skipped (before --from $FROM)"
     else
       echo "run-local: error: --from $FROM, but the earlier stage '$stage' is not complete for this config" >&2
       "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR"
@@ -67,11 +76,13 @@ for stage in "${STAGES[@]}"; do
     continue
   fi
   if [ "$phase" = skip ] || [ "$phase" = done ]; then ACTION[$stage]="not requested"; continue; fi
-  if [ -z "$FORCE" ] && "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
+  note=""
+  [ -z "$FORCE" ] && [ "$stage" = report ] && report_stale && note=" (out of date: an analysis file is newer than report/index.html)"
+  if [ -z "$FORCE" ] && [ -z "$note" ] && "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
     ACTION[$stage]="skipped (complete)"
     echo "== $stage: complete for this config, skipped"
   else
-    echo "== $stage"
+    echo "== $stage$note"
     t0=$(date +%s%N)
     if [ "$stage" = report ]; then
       /usr/bin/python3 "$ROOT/tools/report.py" "$RUN_DIR"

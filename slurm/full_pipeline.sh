@@ -58,17 +58,74 @@ for s in simulate synth fit; do [ -n "${ARRAY[$s]:-}" ] || ARRAY[$s]=$(get "slur
 for s in "${STAGES[@]}"; do [ -n "${TIME[$s]:-}" ] || TIME[$s]=$(get "slurm.time.$s"); done
 
 # --- the plan ----------------------------------------------------------------------------------
-n_train=$(get sample.n_train); n_test=$(get sample.n_test)
-echo "lnpsaxs pipeline plan for $CONFIG (run directory $RUN_DIR)"
-echo "  sample:   $n_train training + $n_test test θ (Sobol, $(get sample.randomisation))"
-echo "  simulate: $((n_train + n_test)) curves x n = $(get simulate.realisations) realisations, N = $(get simulate.grid_n)^3 voxels of $(get simulate.dx) Å, N_f = $(get simulate.n_fft), $(get q.n) q points; ${ARRAY[simulate]} array tasks"
-echo "  synth:    Table S2 cases [$(get synth.cases)] x $(get synth.particles) particles; ${ARRAY[synth]} array tasks"
-echo "  train:    surrogate on the training curves"
-echo "  fit:      ${ARRAY[fit]} array tasks;  analyze, report"
-echo "  per job:  $NODES node(s) x $NTASKS MPI rank(s) x $CPUS core(s)$([ "$GPUS" -gt 0 ] && echo ", $GPUS GPU(s) per node (one rank per GPU)"); GPUs per array stage: $((GPUS * NODES)) per task"
+commas() { local n=$1 out=""; while [ ${#n} -gt 3 ]; do out=",${n: -3}$out"; n=${n:0:${#n}-3}; done; echo "$n$out"; }
+selected=() phase=$([ -n "$FROM" ] && echo before || echo run)
+for s in "${STAGES[@]}"; do
+  [ "$s" = "$FROM" ] && phase=run
+  [ "$phase" = run ] && selected+=("$s")
+  [ "$s" = "$UNTIL" ] && [ "$phase" = run ] && phase=done
+done
+n_train=$(get sample.n_train); n_test=$(get sample.n_test); n_curves=$((n_train + n_test))
+# fit.targets records: {name: N, file: F, synth: K, ..., model: M, ..., restarts: R, ...}; R = 0:
+# the config default for the target's kind (stages/fit/target.cpp restarts_for).
+fit_summary="" n_targets=0 n_restarts=0
+while IFS= read -r rec; do
+  [ -n "$rec" ] || continue
+  field() { sed -n "s/.*[{ ]$1: \([^,}]*\).*/\1/p" <<<"$rec"; }
+  name=$(field name); model=$(field model); r=$(field restarts); k=$(field synth)
+  if [ "${r:-0}" -le 0 ]; then
+    if [ "$model" != surrogate ]; then r=$(get fit.restarts_baseline)
+    elif [ "${k:-0}" -gt 0 ]; then r=$(get fit.restarts_synthetic)
+    else r=$(get fit.restarts_experimental); fi
+  fi
+  n_targets=$((n_targets + 1)); n_restarts=$((n_restarts + r))
+  fit_summary+="${fit_summary:+, }$name ($model, $(commas "$r"))"
+done <<<"$(get fit.targets)"
+per_task() { echo $(( ($1 + $2 - 1) / $2 )); }
+echo "lnpsaxs pipeline plan for $CONFIG"
+echo "  run directory: $RUN_DIR"
+echo "  sample:   $(commas "$n_train") training + $(commas "$n_test") held-out test θ (Sobol, $(get sample.randomisation))"
+echo "  simulate: $(commas "$n_train") + $(commas "$n_test") = $(commas "$n_curves") curves; n = $(get simulate.realisations) realisations per curve;" \
+     "N = $(get simulate.grid_n) ($(get simulate.grid_n)^3 voxels of $(get simulate.dx) Å), N_f = $(get simulate.n_fft), $(get q.n) q points;" \
+     "$(commas "$(per_task "$n_curves" "${ARRAY[simulate]}")") curves per array task"
+echo "  synth:    Table S2 cases [$(get synth.cases)] x $(commas "$(get synth.particles)") particles"
+echo "  train:    surrogate width $(get train.width) x $(get train.blocks) residual blocks, $(commas "$(get train.epochs)") epochs, global batch $(get train.batch_size)"
+echo "  fit:      $n_targets target(s), $(commas "$n_restarts") restarts in all: ${fit_summary:-none}"
+echo "  analyze:  per target; report: $RUN_DIR/report/index.html"
+echo
+ranks_shape="$NODES x $NTASKS x $CPUS"
+gpus_job=$((GPUS * NODES))
+printf '  %-14s %-14s %-22s %-24s %s\n' job array "nodes x ranks x cores" GPUs "time limit"
+row() {  # row NAME ARRAY_SIZE(0: none) mpi|single TIME
+  local arr=- shape="1 x 1 x 1" gpus=0
+  [ "$2" -gt 0 ] && arr="0-$(($2 - 1)) ($2)"
+  if [ "$3" = mpi ]; then
+    shape=$ranks_shape; gpus=$gpus_job
+    [ "$2" -gt 0 ] && [ "$gpus_job" -gt 0 ] && gpus="$gpus_job per task, $(( gpus_job * $2 )) in all"
+  fi
+  printf '  %-14s %-14s %-22s %-24s %s\n' "$1" "$arr" "$shape" "$gpus" "$4"
+}
+total_gpus=0
+for s in "${selected[@]}"; do
+  case "$s" in
+    sample|report) row "$s" 0 single "${TIME[$s]}" ;;
+    simulate|synth|fit) row "$s" "${ARRAY[$s]}" mpi "${TIME[$s]}"; row "$s-join" 0 single 00:30:00
+                        total_gpus=$((total_gpus + gpus_job * ARRAY[$s])) ;;
+    train|analyze) row "$s" 0 mpi "${TIME[$s]}"; total_gpus=$((total_gpus + gpus_job)) ;;
+  esac
+done
+if [ "$GPUS" -gt 0 ]; then
+  echo "  GPUs: $GPUS per node, one MPI rank per GPU; $total_gpus GPU allocations over the submitted jobs (array tasks run as the queue allows)"
+else
+  echo "  GPUs: none (CPU nodes: $NTASKS MPI rank(s) per node x $CPUS core(s) each)"
+fi
+echo "  account: ${ACCOUNT:-(site default)}; partition: ${PARTITION:-(site default)}; stop and requeue $SIGNAL s before the time limit"
+[ -n "$SETUP" ] && echo "  set-up before every stage: $SETUP"
 echo
 
-common=(--parsable --signal="B:USR1@$SIGNAL")
+# --kill-on-invalid-dep=yes: a job whose dependency can never be met (a parent failed) is
+# cancelled instead of pending forever, whatever the site's DependencyParameters.
+common=(--parsable --kill-on-invalid-dep=yes --signal="B:USR1@$SIGNAL")
 [ -n "$ACCOUNT" ] && common+=(--account="$ACCOUNT")
 [ -n "$PARTITION" ] && common+=(--partition="$PARTITION")
 mpi_job=(--nodes="$NODES" --ntasks-per-node="$NTASKS" --cpus-per-task="$CPUS")
@@ -79,7 +136,7 @@ single_job=(--nodes=1 --ntasks=1 --cpus-per-task=1)
 export_vars="ALL,LNPSAXS_CONFIG=$CONFIG,LNPSAXS_RUN_DIR=$RUN_DIR,LNPSAXS_BIN=$BIN,LNPSAXS_SRC=$SRC"
 [ -n "$FORCE" ] && export_vars+=",LNPSAXS_FORCE=1"
 export LNPSAXS_SETUP="$SETUP"
-mkdir -p "$RUN_DIR/slurm-logs" 2>/dev/null || [ -n "$DRY" ]
+[ -n "$DRY" ] || mkdir -p "$RUN_DIR/slurm-logs"
 
 declare -A JOB
 n_fake=0
@@ -113,7 +170,8 @@ for stage in "${STAGES[@]}"; do
       echo "full_pipeline: error: --from $FROM, but the earlier stage '$stage' is not complete in $RUN_DIR" >&2
       exit 2
     fi
-    echo "# $stage: complete, not submitted (--from $FROM)"
+    if [ -n "$DRY" ]; then echo "# $stage: not submitted (--from $FROM; it must be complete in $RUN_DIR)"
+    else echo "# $stage: complete, not submitted (--from $FROM)"; fi
     continue
   fi
   [ "$phase" = done ] && break

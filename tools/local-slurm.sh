@@ -5,9 +5,13 @@
 #                                          # waits for the node; prints `export SLURM_CONF=...`
 #   tools/local-slurm.sh stop STATE_DIR    # stops them by PID (use it in a `trap ... EXIT`)
 # Every start uses a fresh state directory, so old jobs never come back.
+# Environment: LNPSAXS_SLURMCTLD_PORT, LNPSAXS_SLURMD_PORT (default 16817, 16818: give two
+# instances different ports); LNPSAXS_SLURM_KILL_INVALID_DEPEND=0 leaves out
+# DependencyParameters=kill_invalid_depend, like a site that does not set it (then only the jobs'
+# own `sbatch --kill-on-invalid-dep=yes` keeps a job whose parent failed from pending forever).
 set -euo pipefail
 cmd=${1:-}; STATE=${2:-}
-[ -n "$cmd" ] && [ -n "$STATE" ] || { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] && [ -n "$STATE" ] || { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 stop() {
   for d in slurmd slurmctld; do
@@ -33,6 +37,8 @@ mkdir -p "$STATE/ctld" "$STATE/d"
 STATE=$(cd "$STATE" && pwd)
 host=$(hostname -s)
 node=$(slurmd -C | head -1 | sed "s/^NodeName=[^ ]*/NodeName=$host/")
+depend="DependencyParameters=kill_invalid_depend"
+[ "${LNPSAXS_SLURM_KILL_INVALID_DEPEND:-1}" = 0 ] && depend="# DependencyParameters: Slurm's default (a job whose dependency failed pends)"
 cat > "$STATE/slurm.conf" <<CONF
 ClusterName=lnpsaxs-local
 SlurmctldHost=$host(127.0.0.1)
@@ -47,7 +53,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
-DependencyParameters=kill_invalid_depend
+$depend
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 JobCompType=jobcomp/filetxt
 JobCompLoc=$STATE/jobcomp.txt
