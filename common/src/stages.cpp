@@ -1,5 +1,6 @@
 #include "lnpsaxs/stages.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -36,17 +37,28 @@ bool per_target(const std::string& stage) { return stage == "fit" || stage == "a
 
 std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target) {
   if (!per_target(stage) || target.empty()) return cfg.fingerprint(sections(stage));
-  // Shared sections + the stage's global keys (fit.* but fit.targets; analyze.*) + one record.
-  std::vector<std::string> prefixes = sections("train");
-  prefixes.push_back("size_distribution");
-  for (const auto& k : cfg.schema().keys()) {
-    const bool in_fit = k.path.rfind("fit.", 0) == 0 && k.path != "fit.targets";
-    const bool in_analyze = stage == "analyze" && k.path.rfind("analyze.", 0) == 0;
-    if (in_fit || in_analyze) prefixes.push_back(k.path);
-  }
-  if (!cfg.schema().find("fit.targets")) return cfg.fingerprint(prefixes);
+  if (!cfg.schema().find("fit.targets")) return cfg.fingerprint(sections(stage));
   for (const auto& r : cfg.records("fit.targets")) {
-    if (r.string("name") == target) return sha256_hex(cfg.fingerprint(prefixes) + "\n" + r.canonical());
+    if (r.string("name") != target) continue;
+    // What this target's fit depends on: the seed (starts), the model's q grid, the size boxes, the
+    // global fit.* keys (analyze.* too for analyze), its own record; and upstream, the sections of
+    // the stages whose outputs it reads: the training chain for the surrogate model (its weights),
+    // the synth chain for a synthetic target (its curve). A data file is identified by its content
+    // (target_sha256 of the fit output), not here.
+    std::vector<std::string> prefixes = {"run.seed", "q", "size_distribution"};
+    auto add = [&](const std::vector<std::string>& more) {
+      for (const auto& m : more) {
+        if (std::find(prefixes.begin(), prefixes.end(), m) == prefixes.end()) prefixes.push_back(m);
+      }
+    };
+    if (r.string("model") == "surrogate") add(sections("train"));
+    if (r.integer("synth") > 0) add(sections("synth"));
+    for (const auto& k : cfg.schema().keys()) {
+      const bool in_fit = k.path.rfind("fit.", 0) == 0 && k.path != "fit.targets";
+      const bool in_analyze = stage == "analyze" && k.path.rfind("analyze.", 0) == 0;
+      if (in_fit || in_analyze) prefixes.push_back(k.path);
+    }
+    return sha256_hex(cfg.fingerprint(prefixes) + "\n" + r.canonical());
   }
   return cfg.fingerprint(sections(stage));  // not a configured target: the stage-wide fingerprint
 }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
@@ -241,6 +242,30 @@ std::int64_t ForwardModel::n_q() const { return static_cast<std::int64_t>(impl_-
 std::int64_t ForwardModel::n_parameters() const { return static_cast<std::int64_t>(impl_->names.size()); }
 std::vector<std::string> ForwardModel::parameter_names() const { return impl_->names; }
 
+#ifdef LNPSAXS_FIT_WITH_SURROGATE
+namespace {
+/// Rows per surrogate call. BLAS picks its kernels (and so its rounding) by matrix shape, so a
+/// restart's rows would round differently when it is alone in a batch (K rows) than when it shares
+/// one; evaluating every batch in calls of exactly this many rows (the last one padded with copies
+/// of the last row, whose outputs are dropped) makes each restart's result independent of the
+/// batch, hence of the split over shards and ranks (issue 5: identical per-restart results).
+constexpr std::int64_t kSurrogateRows = 1024;
+
+/// The surrogate's log10 I for `theta` [n, 9] in calls of kSurrogateRows rows: [n, n_q].
+at::Tensor fixed_chunk_log10_intensity(const surrogate::Surrogate& net, const at::Tensor& theta) {
+  const std::int64_t n = theta.size(0);
+  const std::int64_t padded = (n + kSurrogateRows - 1) / kSurrogateRows * kSurrogateRows;
+  const at::Tensor all =
+      padded == n ? theta : at::cat({theta, theta.slice(0, n - 1, n).expand({padded - n, theta.size(1)})});
+  std::vector<at::Tensor> parts;
+  for (std::int64_t i = 0; i < padded; i += kSurrogateRows) {
+    parts.push_back(net.log10_intensity(all.slice(0, i, i + kSurrogateRows)));
+  }
+  return at::cat(parts).slice(0, 0, n);
+}
+}  // namespace
+#endif
+
 at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std::int64_t e) const {
   const RadiusQuadrature rq = truncated_lognormal_nodes(p.select(1, 0), p.select(1, 1), s.truncation_lower,
                                                         s.truncation_upper, s.nodes, s.rule);
@@ -261,7 +286,7 @@ at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std:
     const auto net_type = s.surrogate->dtype();  // float32, or float64 after Surrogate::convert
     const at::Tensor theta =
         at::cat({su.slice(2, 0, 1), ru, su.slice(2, 1, 8)}, 2).reshape({r * k, 9}).to(net_type);
-    const at::Tensor y = s.surrogate->log10_intensity(theta).slice(1, b, e).reshape({r, k, e - b});
+    const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta).slice(1, b, e).reshape({r, k, e - b});
     const at::Tensor lw = at::log(rq.weight).to(dev, net_type).unsqueeze(2);
     return at::logsumexp(y * kLn10 + lw, 1).to(s.device, s.dtype);
 #else

@@ -130,6 +130,13 @@ if [ -x "$LNPSAXS_BIN/lnpsaxs-train" ] && [ -x "$LNPSAXS_BIN/lnpsaxs-synth" ]; t
   $LNPSAXS_MPIEXEC -n 2 "$FIT" --config "$CI" --run-dir "$WORK/chain2" --target case1_surrogate > "$WORK/s2.log" 2>&1 \
     || fail "surrogate fit np2: $(cat "$WORK/s2.log")"
   same_rows "$R" "$WORK/chain2" case1_surrogate
+  # 2 shards x 2 ranks: one restart alone in a batch on each shard's second rank.
+  cp -r "$WORK/chain2" "$WORK/chain4" && rm -rf "$WORK/chain4/fits"
+  for s in 0 1; do
+    $LNPSAXS_MPIEXEC -n 2 "$FIT" --config "$CI" --run-dir "$WORK/chain4" --target case1_surrogate --shard $s --num-shards 2 \
+      > "$WORK/s4-$s.log" 2>&1 || fail "surrogate fit shard $s of 2, np2: $(cat "$WORK/s4-$s.log")"
+  done
+  same_rows "$R" "$WORK/chain4" case1_surrogate
   /usr/bin/python3 - "$R/fits/case1_surrogate/fits.h5" <<'PY' && pass "surrogate fit: 10 parameters, m_q2 > m_q1, ground truth" || fail "surrogate fits.h5"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")

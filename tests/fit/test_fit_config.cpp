@@ -67,6 +67,38 @@ TEST_CASE("fit.targets records resolve with defaults and per-target overrides") 
   CHECK(Config::from_string(c.resolved_yaml(), "again.yaml").sha256() == c.sha256());
 }
 
+TEST_CASE("a target's fingerprint follows the upstream sections it reads, and only those") {
+  const std::string targets =
+      "fit:\n  targets:\n"
+      "    - {name: gold, file: data/au.dat, model: sphere}\n"
+      "    - {name: lnp1, synth: 1, model: surrogate}\n"
+      "    - {name: lnpfile, file: data/lnp.dat, model: surrogate}\n";
+  auto fp = [&](const std::string& extra, const char* stage, const char* target) {
+    return lnpsaxs::stages::fingerprint(Config::from_string(extra + targets, "f.yaml"), stage, target);
+  };
+  const std::string base, more_particles = "synth:\n  particles: 8\n", longer = "train:\n  epochs: 7\n",
+                          finer_grid = "simulate:\n  grid_n: 64\n", other_q = "q:\n  n: 200\n",
+                          seed = "run:\n  seed: 7\n", analyze = "analyze:\n  slice_grid_n: 32\n";
+  for (const char* stage : {"fit", "analyze"}) {
+    CAPTURE(stage);
+    // The sphere fit of a data file reads neither the training chain nor the synthetic targets.
+    CHECK(fp(base, stage, "gold") == fp(more_particles, stage, "gold"));
+    CHECK(fp(base, stage, "gold") == fp(longer, stage, "gold"));
+    CHECK(fp(base, stage, "gold") == fp(finer_grid, stage, "gold"));
+    CHECK(fp(base, stage, "gold") != fp(other_q, stage, "gold"));
+    CHECK(fp(base, stage, "gold") != fp(seed, stage, "gold"));
+    // A surrogate fit of a synthetic target reads both.
+    CHECK(fp(base, stage, "lnp1") != fp(more_particles, stage, "lnp1"));
+    CHECK(fp(base, stage, "lnp1") != fp(longer, stage, "lnp1"));
+    CHECK(fp(base, stage, "lnp1") != fp(finer_grid, stage, "lnp1"));
+    // A surrogate fit of a data file reads the training chain only.
+    CHECK(fp(base, stage, "lnpfile") == fp(more_particles, stage, "lnpfile"));
+    CHECK(fp(base, stage, "lnpfile") != fp(longer, stage, "lnpfile"));
+  }
+  CHECK(fp(base, "fit", "gold") == fp(analyze, "fit", "gold"));
+  CHECK(fp(base, "analyze", "gold") != fp(analyze, "analyze", "gold"));
+}
+
 TEST_CASE("bad fit targets are config errors naming the record and field") {
   CHECK(config_error("fit:\n  targets:\n    - {name: a, model: sphere}\n").find("give exactly one of file") !=
         std::string::npos);

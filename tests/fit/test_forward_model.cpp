@@ -327,12 +327,12 @@ TEST_CASE("autograd gradients of the composite loss match finite differences: sp
 #ifdef LNPSAXS_FIT_WITH_SURROGATE
 namespace {
 std::shared_ptr<const lnpsaxs::surrogate::Surrogate> small_surrogate(const std::vector<double>& q,
-                                                                     c10::ScalarType t) {
+                                                                     c10::ScalarType t, std::int64_t width = 32) {
   lnpsaxs::surrogate::Metadata meta;
   meta.q = q;
   meta.y_mean = 8.0;
   meta.y_std = 1.5;
-  meta.arch.width = 32;
+  meta.arch.width = width;
   meta.arch.blocks = 2;
   meta.arch.n_q = static_cast<std::int64_t>(q.size());
   auto s = std::make_shared<lnpsaxs::surrogate::Surrogate>(meta, c10::Device(c10::kCPU), 11);
@@ -358,28 +358,39 @@ TEST_CASE("autograd gradients of the composite loss match finite differences: su
 }
 
 TEST_CASE("a restart's trajectory does not depend on the other restarts of its batch (surrogate)") {
-  const std::vector<double> q = linspace(0.002, 0.2, 48);
-  fit::ForwardSetup s;
-  s.model = fit::Model::surrogate;
-  s.q = q;
-  s.norm_begin = 0;
-  s.norm_end = 48;
-  s.surrogate = small_surrogate(q, at::kFloat);
-  fit::ForwardModel model(s);
-  const fit::Layout layout(fit::Model::surrogate, false, fit::Boxes{});
-  const fit::FitData data = self_data(model, rows({kSurrogateTruth}), 0, 48);
-  fit::OptimiserSettings opt;
-  opt.steps = 15;
-  opt.warmup_steps = 5;
-  const auto starts = fit::sobol_starts(layout, fit::StartSettings{}, 42, 0, 3);
-  const auto all = fit::fit_batch(model, layout, data, opt, fit::LossSettings{}, starts);
-  const std::size_t p = layout.size();
-  for (std::size_t r = 0; r < 3; ++r) {
-    const std::vector<double> one(starts.begin() + static_cast<std::ptrdiff_t>(r * p),
-                                  starts.begin() + static_cast<std::ptrdiff_t>((r + 1) * p));
-    const auto alone = fit::fit_batch(model, layout, data, opt, fit::LossSettings{}, one);
-    for (std::size_t j = 0; j < p; ++j) CHECK(alone.params[j] == all.params[r * p + j]);
-    CHECK(alone.loss[0] == all.loss[r]);
+  // Widths and batch sizes that take different BLAS kernels: 1 restart alone (K rows) vs 3 and 4
+  // together; results must agree bit for bit so that any split over shards and ranks is the same.
+  const std::vector<double> q = linspace(0.002, 0.2, 64);
+  for (auto [width, nodes] : {std::pair<std::int64_t, int>{32, 64}, {64, 16}, {64, 64}, {256, 8}}) {
+    CAPTURE(width);
+    CAPTURE(nodes);
+    fit::ForwardSetup s;
+    s.model = fit::Model::surrogate;
+    s.nodes = nodes;
+    s.q = q;
+    s.norm_begin = 0;
+    s.norm_end = 64;
+    s.surrogate = small_surrogate(q, at::kFloat, width);
+    fit::ForwardModel model(s);
+    const fit::Layout layout(fit::Model::surrogate, false, fit::Boxes{});
+    const fit::FitData data = self_data(model, rows({kSurrogateTruth}), 0, 64);
+    fit::OptimiserSettings opt;
+    opt.steps = 8;
+    opt.warmup_steps = 3;
+    const auto starts = fit::sobol_starts(layout, fit::StartSettings{}, 42, 0, 4);
+    const auto all = fit::fit_batch(model, layout, data, opt, fit::LossSettings{}, starts);
+    const std::size_t p = layout.size();
+    const std::vector<double> three(starts.begin() + static_cast<std::ptrdiff_t>(p), starts.end());
+    const auto last3 = fit::fit_batch(model, layout, data, opt, fit::LossSettings{}, three);
+    for (std::size_t r = 0; r < 4; ++r) {
+      CAPTURE(r);
+      const std::vector<double> one(starts.begin() + static_cast<std::ptrdiff_t>(r * p),
+                                    starts.begin() + static_cast<std::ptrdiff_t>((r + 1) * p));
+      const auto alone = fit::fit_batch(model, layout, data, opt, fit::LossSettings{}, one);
+      for (std::size_t j = 0; j < p; ++j) CHECK(alone.params[j] == all.params[r * p + j]);
+      CHECK(alone.loss[0] == all.loss[r]);
+      if (r > 0) CHECK(last3.loss[r - 1] == all.loss[r]);
+    }
   }
 }
 #endif

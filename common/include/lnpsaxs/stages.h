@@ -20,10 +20,12 @@ class Config;
 namespace lnpsaxs::stages {
 
 /// The stage_sha256 an output of `stage` must carry under `cfg`. For per-target outputs of `fit`
-/// and `analyze`, pass the target's name: the fingerprint then covers the shared sections, the
-/// stage's global keys and that target's own record of fit.targets only, so adding or changing
-/// another target leaves this one's outputs valid. A name that is not in fit.targets gets the
-/// stage-wide fingerprint.
+/// and `analyze`, pass the target's name: the fingerprint then covers run.seed, q,
+/// size_distribution, the stage's global keys, that target's own record of fit.targets, and the
+/// upstream sections it reads (those of `train` for `model: surrogate`, those of `synth` for a
+/// `synth:` target) — so adding or changing another target leaves this one's outputs valid, and a
+/// sphere fit of a data file survives retraining. A name not in fit.targets gets the stage-wide
+/// fingerprint.
 std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target = "");
 
 /// Every stage in pipeline order, with the run-directory-relative paths of its outputs under
