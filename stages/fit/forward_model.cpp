@@ -249,7 +249,9 @@ namespace {
 /// one; evaluating every batch in calls of exactly this many rows (the last one padded with copies
 /// of the last row, whose outputs are dropped) makes each restart's result independent of the
 /// batch, hence of the split over shards and ranks (issue 5: identical per-restart results).
-constexpr std::int64_t kSurrogateRows = 1024;
+/// lnpsaxs-bench-fit, 128 restarts x K = 64 on 2 cores: 1,024-row blocks cost 28-36 % of the
+/// unblocked speed, 4,096-row blocks about 10 % (quick) and nothing measurable (paper width).
+constexpr std::int64_t kSurrogateRows = 4096;
 
 /// The surrogate's log10 I for `theta` [n, 9] in calls of kSurrogateRows rows: [n, n_q].
 at::Tensor fixed_chunk_log10_intensity(const surrogate::Surrogate& net, const at::Tensor& theta) {
