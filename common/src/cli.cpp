@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "lnpsaxs/errors.h"
+#include "lnpsaxs/h5.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/stop.h"
@@ -93,7 +94,15 @@ std::string StageContext::require_input(const std::string& rel, const std::strin
   if (in.state == io::OutputState::partial) {
     throw InputError(p + " is incomplete (" + in.path + " exists): rerun lnpsaxs-" + producer + " to finish it");
   }
-  if (in.stage != producer || in.stage_sha256 != stages::fingerprint(cfg, producer, target)) {
+  std::string expected = stages::fingerprint(cfg, producer, target);
+  if (producer == "fit" && !target.empty() && !stages::is_configured_target(cfg, target)) {
+    // A fit of a target given on the command line carries its own definition.
+    io::File f = io::File::open(p, io::File::Mode::read);
+    if (io::has_attr(f, "command_line_target")) {
+      expected = stages::command_line_fit_fingerprint(cfg, io::attr_string(f, "command_line_target"));
+    }
+  }
+  if (in.stage != producer || in.stage_sha256 != expected) {
     std::string s;
     for (const auto& x : stages::sections(producer)) s += (s.empty() ? "" : ", ") + x;
     throw InputError(p + " was made under a different config (sections " + s +

@@ -63,6 +63,18 @@ std::string fingerprint(const config::Config& cfg, const std::string& stage, con
   return cfg.fingerprint(sections(stage));  // not a configured target: the stage-wide fingerprint
 }
 
+bool is_configured_target(const config::Config& cfg, const std::string& name) {
+  if (!cfg.schema().find("fit.targets")) return false;
+  for (const auto& r : cfg.records("fit.targets")) {
+    if (r.string("name") == name) return true;
+  }
+  return false;
+}
+
+std::string command_line_fit_fingerprint(const config::Config& cfg, const std::string& spec_canonical) {
+  return sha256_hex(fingerprint(cfg, "fit") + "\ncommand line: " + spec_canonical);
+}
+
 std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg) {
   std::vector<StageOutputs> out;
   out.push_back({"sample", {"params.h5"}, {}});

@@ -200,7 +200,7 @@ Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::str
   // A config target's outputs carry the per-target fingerprint (shared sections, fit.* keys and its
   // own record), so editing another target leaves them valid; a command-line target has no record.
   p.stage_sha = spec.where == "command line"
-                    ? sha256_hex(stages::fingerprint(cfg, "fit") + "\ncommand line: " + spec.canonical())
+                    ? stages::command_line_fit_fingerprint(cfg, spec.canonical())
                     : stages::fingerprint(cfg, "fit", spec.name);
   return p;
 }
@@ -224,6 +224,9 @@ void write_target_attrs(hid_t f, const Plan& p, const config::Config& cfg) {
   io::set_attr(f, "parameter_upper", p.layout.upper());
   if (t.spec.synth > 0) io::set_attr(f, "truth_values", t.truth_for(p.layout));
   io::set_attr(f, "target_sha256", p.target_sha);
+  // A command-line target has no fit.targets record: keep its definition so that analyze can check
+  // this file's stage_sha256 (stages::command_line_fit_fingerprint).
+  if (t.spec.where == "command line") io::set_attr(f, "command_line_target", t.spec.canonical());
   io::set_attr(f, "quadrature_nodes", p.setup.nodes);
   io::set_attr(f, "quadrature_rule", quadrature_rule_name(p.setup.rule));
   io::set_attr(f, "truncation", std::vector<double>{p.setup.truncation_lower, p.setup.truncation_upper});

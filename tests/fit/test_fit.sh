@@ -119,6 +119,20 @@ sed 's/background: true, restarts: 12/background: true, restarts: 13/' "$CI" > "
 expect_exit 2 "was made under a different config, target definition or input data" \
   "$FIT" --config "$WORK/other.yaml" --run-dir "$WORK/np1" --target gold_sphere
 
+# A curve given on the command line (no fit.targets record): fitted, then analysed by name; a
+# changed fit section makes its fit stale for analyze too.
+"$FIT" --config "$CI" --run-dir "$WORK/cl" --data tests/data/au_86116_cosaxs.dat --model sphere --q-min 0.002 \
+  --q-max 0.06 --background --restarts 8 --name cl_gold > "$WORK/cl.log" 2>&1 || fail "command-line fit: $(cat "$WORK/cl.log")"
+h5dump -a /command_line_target "$WORK/cl/fits/cl_gold/fits.h5" | grep -q "name=cl_gold" \
+  && pass "command-line target definition stored in fits.h5" || fail "no command_line_target attribute"
+if [ -x "$LNPSAXS_BIN/lnpsaxs-analyze" ]; then
+  "$LNPSAXS_BIN/lnpsaxs-analyze" --config "$CI" --run-dir "$WORK/cl" --target cl_gold > "$WORK/cla.log" 2>&1 \
+    && [ -f "$WORK/cl/analysis/cl_gold.h5" ] && pass "analyze accepts the command-line fit" || fail "analyze: $(tail -2 "$WORK/cla.log")"
+  sed 's/steps: 60/steps: 61/' "$CI" > "$WORK/steps61.yaml"
+  expect_exit 2 "cl_gold/fits.h5 was made under a different config" \
+    "$LNPSAXS_BIN/lnpsaxs-analyze" --config "$WORK/steps61.yaml" --run-dir "$WORK/cl" --target cl_gold --force
+fi
+
 # The surrogate model on a synthetic target, through the whole chain (when the stages are built).
 if [ -x "$LNPSAXS_BIN/lnpsaxs-train" ] && [ -x "$LNPSAXS_BIN/lnpsaxs-synth" ]; then
   R="$WORK/chain"

@@ -28,6 +28,14 @@ namespace lnpsaxs::stages {
 /// fingerprint.
 std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target = "");
 
+/// Whether `name` is a record of fit.targets under `cfg`.
+bool is_configured_target(const config::Config& cfg, const std::string& name);
+
+/// The stage_sha256 of a fit of a target given on the command line (`lnpsaxs-fit --data/--synth`),
+/// whose definition `spec_canonical` (TargetSpec::canonical) is stored in the fit output's
+/// attribute `command_line_target`: the stage-wide fit fingerprint plus that definition.
+std::string command_line_fit_fingerprint(const config::Config& cfg, const std::string& spec_canonical);
+
 /// Every stage in pipeline order, with the run-directory-relative paths of its outputs under
 /// `cfg` (per target / case where the stage has several).
 struct StageOutputs {
