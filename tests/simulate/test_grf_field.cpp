@@ -15,6 +15,7 @@
 
 #include "grf_simulator.h"
 #include "lnpsaxs/physics/form_factor.h"
+#include "sim_test_util.h"
 
 // LibTorch 1.13's c10/util/Logging.h defines a glog-style CHECK (fatal, uncounted) that silently
 // replaces doctest's: include doctest last, after dropping it.
@@ -27,43 +28,14 @@ using lnpsaxs::sim::GridSpec;
 using lnpsaxs::sim::Interior;
 using lnpsaxs::sim::Structure;
 
+using lnpsaxs::sim::test::kPi;
+using lnpsaxs::sim::test::kCpu;
+using lnpsaxs::sim::test::linspace;
+using lnpsaxs::sim::test::to_vector;
+using lnpsaxs::sim::test::grid;
+using lnpsaxs::sim::test::grf_particle;
+
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
-const c10::Device kCpu(c10::DeviceType::CPU);
-
-std::vector<double> linspace(double a, double b, int n) {
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = a + (b - a) * i / (n - 1);
-  return v;
-}
-
-std::vector<double> to_vector(const at::Tensor& t) {
-  const at::Tensor c = t.to(kCpu, at::kDouble).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-GridSpec grid(std::int64_t n, double dx, std::int64_t n_fft) {
-  GridSpec g;
-  g.n = n;
-  g.dx = dx;
-  g.n_fft = n_fft;
-  return g;
-}
-
-Structure grf_particle() {
-  Structure s;
-  s.radius = 160;
-  s.shell_thickness = 50;
-  s.rho_rel = 1.1;
-  s.delta_rho_int = -0.2;
-  s.w = 0.4;
-  s.m_q1 = 0.08;
-  s.s_q1 = 0.02;
-  s.m_q2 = 0.12;
-  s.s_q2 = 0.05;
-  return s;
-}
 
 /// Standard FFT frequency of index i on a length-n axis.
 std::int64_t freq(std::int64_t i, std::int64_t n) { return i < n / 2 ? i : i - n; }

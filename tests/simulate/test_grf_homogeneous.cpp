@@ -14,6 +14,7 @@
 #include "grf_simulator.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
+#include "sim_test_util.h"
 
 // LibTorch 1.13's c10/util/Logging.h defines a glog-style CHECK (fatal, uncounted) that silently
 // replaces doctest's: include doctest last, after dropping it.
@@ -27,35 +28,18 @@ using lnpsaxs::sim::GridSpec;
 using lnpsaxs::sim::Interior;
 using lnpsaxs::sim::Structure;
 
+using lnpsaxs::sim::test::kPi;
+using lnpsaxs::sim::test::kCpu;
+using lnpsaxs::sim::test::linspace;
+using lnpsaxs::sim::test::to_vector;
+using lnpsaxs::sim::test::grid;
+
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
-const c10::Device kCpu(c10::DeviceType::CPU);
-
-std::vector<double> linspace(double a, double b, int n) {
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = a + (b - a) * i / (n - 1);
-  return v;
-}
-
-std::vector<double> to_vector(const at::Tensor& t) {
-  const at::Tensor c = t.to(kCpu, at::kDouble).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
 
 double rmse_log10(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
   for (std::size_t i = 0; i < a.size(); ++i) s += std::pow(std::log10(a[i]) - std::log10(b[i]), 2);
   return std::sqrt(s / static_cast<double>(a.size()));
-}
-
-GridSpec grid(std::int64_t n, double dx, std::int64_t n_fft, double smooth = 1.0) {
-  GridSpec g;
-  g.n = n;
-  g.dx = dx;
-  g.n_fft = n_fft;
-  g.smooth_sigma_px = smooth;
-  return g;
 }
 
 Structure particle(double r, double d, double rho_rel, double delta) {

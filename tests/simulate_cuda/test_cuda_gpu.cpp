@@ -23,6 +23,7 @@
 #include "grf_cuda_host.h"
 #include "grf_simulator.h"
 #include "lnpsaxs/errors.h"
+#include "../simulate/sim_test_util.h"
 
 #undef CHECK  // LibTorch's glog-style CHECK: doctest's must win (include doctest last)
 #include <doctest/doctest.h>
@@ -34,32 +35,16 @@ using lnpsaxs::sim::GridSpec;
 using lnpsaxs::sim::Interior;
 using lnpsaxs::sim::Structure;
 
-namespace {
+using lnpsaxs::sim::test::kPi;
+using lnpsaxs::sim::test::kCpu;
+using lnpsaxs::sim::test::linspace;
+using lnpsaxs::sim::test::to_vector;
+using lnpsaxs::sim::test::grid;
 
-constexpr double kPi = 3.14159265358979323846;
-const c10::Device kCpu(c10::DeviceType::CPU);
+namespace {
 
 /// Where the reference runs: CUDA tensors if this LibTorch has them, else the CPU.
 c10::Device reference_device() { return at::hasCUDA() ? c10::Device(c10::DeviceType::CUDA, 0) : kCpu; }
-
-std::vector<double> linspace(double a, double b, int n) {
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = a + (b - a) * i / (n - 1);
-  return v;
-}
-
-std::vector<double> to_vector(const at::Tensor& t) {
-  const at::Tensor c = t.to(kCpu, at::kDouble).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-GridSpec grid(std::int64_t n, double dx, std::int64_t n_fft) {
-  GridSpec g;
-  g.n = n;
-  g.dx = dx;
-  g.n_fft = n_fft;
-  return g;
-}
 
 Structure particle(double r, double d, double rho_rel, double delta) {
   Structure s;

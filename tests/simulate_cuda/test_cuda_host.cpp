@@ -27,6 +27,7 @@
 #include "grf_cuda_noise.h"
 #include "grf_simulator.h"
 #include "lnpsaxs/errors.h"
+#include "../simulate/sim_test_util.h"
 
 // LibTorch 1.13's c10/util/Logging.h defines a glog-style CHECK that replaces doctest's: include
 // doctest last, after dropping it.
@@ -41,36 +42,12 @@ using lnpsaxs::sim::GridSpec;
 using lnpsaxs::sim::Interior;
 using lnpsaxs::sim::Structure;
 
+using lnpsaxs::sim::test::kCpu;
+using lnpsaxs::sim::test::to_vector;
+using lnpsaxs::sim::test::grid;
+using lnpsaxs::sim::test::grf_particle;
+
 namespace {
-
-const c10::Device kCpu(c10::DeviceType::CPU);
-
-GridSpec grid(std::int64_t n, double dx, std::int64_t n_fft) {
-  GridSpec g;
-  g.n = n;
-  g.dx = dx;
-  g.n_fft = n_fft;
-  return g;
-}
-
-Structure grf_particle() {
-  Structure s;
-  s.radius = 160;
-  s.shell_thickness = 50;
-  s.rho_rel = 1.1;
-  s.delta_rho_int = -0.2;
-  s.w = 0.4;
-  s.m_q1 = 0.08;
-  s.s_q1 = 0.02;
-  s.m_q2 = 0.12;
-  s.s_q2 = 0.05;
-  return s;
-}
-
-std::vector<double> to_vector(const at::Tensor& t) {
-  const at::Tensor c = t.to(kCpu, at::kDouble).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
 
 /// Half spectrum (host twin) as a complex128 tensor [n, n, n/2+1].
 at::Tensor spectrum_tensor(const std::vector<std::complex<float>>& x, std::int64_t n) {
