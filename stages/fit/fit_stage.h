@@ -19,6 +19,7 @@
 
 namespace lnpsaxs::fit {
 
+/// Name, summary and help text of lnpsaxs-fit (for cli::run_stage).
 const cli::StageInfo& stage_info();
 
 /// Command-line options of lnpsaxs-fit beyond the common ones.
@@ -27,6 +28,8 @@ boost::program_options::options_description stage_options();
 /// Path of a target's shard file relative to the run directory.
 std::string shard_file(const std::string& target, int shard, int num_shards);
 
+/// The stage body run by cli::run_stage on every rank (collective over ctx's communicator).
+/// Throws InputError (exit 2) for bad inputs, StopRequested (exit 3) after a signal.
 void run(cli::StageContext& ctx);
 
 }  // namespace lnpsaxs::fit

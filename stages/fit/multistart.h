@@ -46,9 +46,11 @@ struct FitData {
   std::int64_t support_begin = 0, support_end = 0;
   std::vector<double> data;   ///< normalised data D on the fit columns
   std::vector<double> w_log;  ///< weights on the fit columns (mean 1)
-  std::vector<double> w_lin;
+  std::vector<double> w_lin;  ///< weights of the linear-intensity term on the fit columns
   std::vector<double> data_full;  ///< D on the whole grid (NaN off the data's range)
 };
+/// The loss's view of a prepared target: Porod-normalised data and weights on the fit columns
+/// (spec §5 composite loss). Pure; no errors beyond those of target preparation.
 FitData make_fit_data(const PreparedTarget& t);
 
 /// Per-restart outcome, row-major over the batch.

@@ -20,9 +20,11 @@
 
 namespace lnpsaxs::fit {
 
+/// Forward model of a fit (spec §5, §7.3): the GRF surrogate or an analytical baseline.
 enum class Model { surrogate, sphere, core_shell };
 /// "surrogate" | "sphere" | "core_shell" (InputError otherwise).
 Model parse_model(const std::string& s);
+/// The config spelling of `m` (inverse of parse_model).
 std::string model_name(Model m);
 
 enum class Transform { sigmoid, tanh, eta, cv };

@@ -12,9 +12,10 @@ namespace lnpsaxs::fit {
 /// (Σ w_k = 1), exact for polynomials of degree ≤ 2K − 1. Newton iteration on P_K in double.
 /// Throws InputError for K < 1.
 struct GaussLegendre {
-  std::vector<double> node;
-  std::vector<double> weight;
+  std::vector<double> node;    ///< [K] nodes in (0, 1), ascending
+  std::vector<double> weight;  ///< [K] weights, summing to 1
 };
+/// The K-node rule on [0, 1] (see GaussLegendre).
 GaussLegendre gauss_legendre_unit(std::int64_t k);
 
 }  // namespace lnpsaxs::fit

@@ -14,6 +14,7 @@
 
 namespace lnpsaxs::simulate {
 
+/// Name, summary and help text of lnpsaxs-simulate (for cli::run_stage).
 const cli::StageInfo& stage_info();
 
 /// Grid settings from the config's `simulate` section.
@@ -41,6 +42,8 @@ std::uint64_t realisation_key(std::uint64_t seed, bool test_split, std::int64_t 
 /// curves.h5 is complete afterwards.
 bool join_shards(const cli::StageContext& ctx, int num_shards);
 
+/// The stage body run by cli::run_stage on every rank (collective over ctx's communicator).
+/// Throws InputError (exit 2) for bad inputs, StopRequested (exit 3) after a signal.
 void run(cli::StageContext& ctx);
 
 }  // namespace lnpsaxs::simulate

@@ -16,11 +16,14 @@
 
 namespace lnpsaxs::train {
 
+/// Name, summary and help text of lnpsaxs-train (for cli::run_stage).
 const cli::StageInfo& stage_info();
 
 /// Relative to the run directory.
 inline constexpr const char* kStateFile = "surrogate/train_state.pt";
 
+/// The stage body run by cli::run_stage on every rank (collective over ctx's communicator).
+/// Throws InputError (exit 2) for bad inputs, StopRequested (exit 3) after a signal.
 void run(cli::StageContext& ctx);
 
 }  // namespace lnpsaxs::train

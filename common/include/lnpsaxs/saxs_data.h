@@ -51,6 +51,9 @@ struct Curve {
 Curve read_curve(const std::string& path, CurveFormat format = CurveFormat::automatic,
                  QUnit q_unit = QUnit::automatic);
 
+/// The three readers behind read_curve, for a known format: whitespace ASCII (header lines,
+/// 2-3 columns, trailing `key: value` lines), CSV with a header row, NXcanSAS HDF5
+/// (SASentry/SASdata Q, I, Idev). Same masking, unit conversion and InputErrors as read_curve.
 Curve read_ascii(const std::string& path, QUnit q_unit = QUnit::automatic);
 Curve read_csv(const std::string& path, QUnit q_unit = QUnit::automatic);
 Curve read_nxcansas(const std::string& path, QUnit q_unit = QUnit::automatic);
