@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "lnpsaxs/cli.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/config.h"
 
@@ -22,7 +23,9 @@ int main(int argc, char** argv) {
         "reference", "print the reference of every key (Markdown table) and exit");
     po::variables_map vm;
     try {
-      po::store(po::parse_command_line(argc, argv, opts), vm);
+      const po::parsed_options parsed = po::parse_command_line(argc, argv, opts);
+      cli::reject_positional(parsed);  // a stray argument is an error, never silently ignored
+      po::store(parsed, vm);
       po::notify(vm);
     } catch (const po::error& e) {
       throw InputError(std::string("command line: ") + e.what());

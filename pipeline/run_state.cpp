@@ -1,6 +1,7 @@
 #include "run_state.h"
 
 #include <filesystem>
+#include <map>
 
 #include "lnpsaxs/checkpoint.h"
 #include "lnpsaxs/stages.h"
@@ -14,6 +15,7 @@ const char* to_string(State s) {
     case State::complete: return "complete";
     case State::stale: return "stale";
     case State::partial: return "partial";
+    case State::damaged: return "damaged";
     case State::incomplete: return "incomplete";
     case State::missing: return "missing";
   }
@@ -30,6 +32,49 @@ std::string find_partial(const fs::path& dir) {
   }
   return "";
 }
+StageState* find(std::vector<StageState>& states, const std::string& stage) {
+  for (auto& s : states) {
+    if (s.stage == stage) return &s;
+  }
+  return nullptr;
+}
+
+/// A stage is complete only while what it read is: its upstream stages (which can have lost a
+/// shard or a file since) and, for fit, the data files of its targets.
+void require_inputs(const config::Config& cfg, std::vector<StageState>& states) {
+  std::map<std::string, std::vector<std::string>> inputs = {
+      {"simulate", {"sample"}}, {"train", {"simulate"}}, {"analyze", {"fit"}}, {"report", {"analyze"}}};
+  std::vector<std::string> files;
+  if (cfg.schema().find("fit.targets")) {
+    for (const auto& r : cfg.records("fit.targets")) {
+      if (r.string("model") == "surrogate") inputs["fit"].push_back("train");
+      if (r.integer("synth") > 0) inputs["fit"].push_back("synth");
+      if (!r.string("file").empty()) files.push_back(r.string("file"));
+    }
+  }
+  for (auto& st : states) {  // pipeline order: an upstream verdict is final before it is read
+    if (st.state != State::complete) continue;
+    for (const auto& up : inputs[st.stage]) {
+      const StageState* u = find(states, up);
+      if (u && u->state != State::complete) {
+        st.state = State::incomplete;
+        st.note = "its input stage " + up + " is " + to_string(u->state) + (u->note.empty() ? "" : " (" + u->note + ")");
+        break;
+      }
+    }
+    if (st.stage == "fit" && st.state == State::complete) {
+      for (const auto& f : files) {
+        std::error_code ec;
+        if (!fs::is_regular_file(f, ec)) {
+          st.state = State::incomplete;
+          st.note = "its input data file " + f + " is missing";
+          break;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<StageState> run_state(const config::Config& cfg, const std::string& run_dir) {
@@ -38,7 +83,7 @@ std::vector<StageState> run_state(const config::Config& cfg, const std::string& 
     StageState st;
     st.stage = so.stage;
     st.total = static_cast<int>(so.outputs.size());
-    int stale = 0, partial = 0;
+    int stale = 0, partial = 0, damaged = 0;
     for (std::size_t i = 0; i < so.outputs.size(); ++i) {
       const fs::path p = fs::path(run_dir) / so.outputs[i];
       st.outputs.push_back(p.string());
@@ -52,6 +97,9 @@ std::vector<StageState> run_state(const config::Config& cfg, const std::string& 
           ++stale;
           st.note = so.outputs[i] + " made under another config";
         }
+      } else if (info.state == io::OutputState::damaged) {
+        ++damaged;
+        st.note = so.outputs[i] + " " + info.problem;
       } else {
         // A stage with shards may have no NAME.partial yet but shard files in progress.
         std::string part = info.state == io::OutputState::partial ? info.path : "";
@@ -71,6 +119,8 @@ std::vector<StageState> run_state(const config::Config& cfg, const std::string& 
       st.state = State::complete;
     } else if (partial > 0) {
       st.state = State::partial;
+    } else if (damaged > 0) {
+      st.state = State::damaged;
     } else if (stale > 0) {
       st.state = State::stale;
     } else if (st.complete > 0) {
@@ -92,6 +142,7 @@ std::vector<StageState> run_state(const config::Config& cfg, const std::string& 
     rep.state = State::complete;
   }
   out.push_back(rep);
+  require_inputs(cfg, out);
   return out;
 }
 

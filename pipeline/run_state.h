@@ -7,10 +7,13 @@
 
 namespace lnpsaxs::pipeline {
 
-/// complete: every output complete under this config; stale: some output complete under another
-/// config; partial: some output (or shard) being written; incomplete: some outputs missing,
-/// others complete; missing: nothing there.
-enum class State { complete, stale, partial, incomplete, missing };
+/// complete: every output complete under this config, every virtual-dataset source in place, and
+/// every input (upstream stage, data file) complete too; stale: some output complete under another
+/// config; partial: some output (or shard) being written; damaged: some output unusable (not
+/// HDF5, truncated, or a source shard of its virtual datasets missing or foreign); incomplete:
+/// some outputs missing, others complete, or the outputs complete but an input not; missing:
+/// nothing there.
+enum class State { complete, stale, partial, damaged, incomplete, missing };
 const char* to_string(State s);
 
 struct StageState {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "lnpsaxs/cli.h"
 #include "lnpsaxs/errors.h"
 #include "run_state.h"
 
@@ -21,7 +22,9 @@ int main(int argc, char** argv) {
         "check", "no table: exit 0 if --stage is complete for this config, 3 if not");
     po::variables_map vm;
     try {
-      po::store(po::parse_command_line(argc, argv, opts), vm);
+      const po::parsed_options parsed = po::parse_command_line(argc, argv, opts);
+      cli::reject_positional(parsed);  // a stray argument is an error, never silently ignored
+      po::store(parsed, vm);
       po::notify(vm);
     } catch (const po::error& e) {
       throw InputError(std::string("command line: ") + e.what());

@@ -566,11 +566,50 @@ def summary(t, rows):
     return "\n".join(lines)
 
 
+def integrity_problem(path):
+    """What makes an analysis file unusable, as a phrase after its path, or None: not an HDF5 file,
+    not flagged complete, or a virtual dataset whose source file is missing or not complete (the
+    report never draws HDF5 fill values as data)."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        return f"cannot be read as HDF5 ({e})"
+    with f:
+        if int(np.asarray(f.attrs.get("complete", 0))) != 1:
+            return "is not flagged complete (rerun lnpsaxs-analyze)"
+        found = []
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.is_virtual:
+                for src in obj.virtual_sources():
+                    if src.file_name == ".":
+                        continue
+                    full = src.file_name if os.path.isabs(src.file_name) else \
+                        os.path.join(os.path.dirname(path), src.file_name)
+                    try:
+                        with h5py.File(full, "r") as g:
+                            ok = int(np.asarray(g.attrs.get("complete", 0))) == 1 and src.dset_name in g
+                    except OSError:
+                        ok = False
+                    if not ok:
+                        found.append(f"has a bad source: {full} is missing or not complete (virtual dataset /{name})")
+                        return True
+            return None
+
+        f.visititems(visit)
+        return found[0] if found else None
+
+
 def render(run, out):
     files = sorted(glob.glob(os.path.join(run, "analysis", "*.h5")))
     if not files:
         print(f"report.py: {run}/analysis holds no *.h5: run lnpsaxs-analyze first", file=sys.stderr)
         return 2
+    for path in files:
+        problem = integrity_problem(path)
+        if problem:
+            print(f"report.py: error: {path} {problem}", file=sys.stderr)
+            return 2
     os.makedirs(out, exist_ok=True)
     sections, toc = [], []
     for path in files:

@@ -1,13 +1,18 @@
 #include "lnpsaxs/checkpoint.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 
 #include "lnpsaxs/errors.h"
+#include "lnpsaxs/log.h"
 #include "lnpsaxs/version.h"
 
 namespace lnpsaxs::io {
@@ -34,46 +39,96 @@ void write_provenance(hid_t file, const Provenance& p) {
 
 std::string partial_path(const std::string& final_path) { return final_path + ".partial"; }
 
-static bool read_info(const std::string& path, OutputInfo& info) {
+namespace {
+
+/// Reads the provenance of `path` into `info`. Returns whether it is flagged complete; `problem`
+/// gets what makes the file unusable (as a phrase following the path), or stays empty.
+bool read_info(const std::string& path, OutputInfo& info, std::string& problem) {
   try {
-    File f = File::open(path, File::Mode::read);
+    File f = File::open(path, File::Mode::read);  // also checks the sources of virtual datasets
     info.stage = has_attr(f, "stage") ? attr_string(f, "stage") : "";
     info.stage_sha256 = has_attr(f, "stage_sha256") ? attr_string(f, "stage_sha256") : "";
     info.created_utc = has_attr(f, "created_utc") ? attr_string(f, "created_utc") : "";
     return has_attr(f, "complete") && attr_int(f, "complete") == 1;
-  } catch (const RuntimeFailure&) {
-    return false;
+  } catch (const InputError& e) {
+    problem = e.what();
+    if (problem.rfind(path + " ", 0) == 0) problem = problem.substr(path.size() + 1);
+  } catch (const std::exception& e) {
+    problem = std::string("cannot be read (") + e.what() + ")";
   }
+  return false;
 }
 
-OutputInfo inspect_output(const std::string& final_path) {
-  namespace fs = std::filesystem;
-  OutputInfo info;
+herr_t find_done(hid_t obj, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  const std::string n = name;
+  if (n != "done" && (n.size() < 5 || n.compare(n.size() - 5, 5, "/done") != 0)) return 0;
+  try {
+    H5Id ds = open_dataset(obj, n);
+    for (std::uint8_t v : read_all<std::uint8_t>(ds)) {
+      if (v) {
+        *static_cast<bool*>(data) = true;
+        return 1;
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  return 0;
+}
+
+/// Whether any `done` mask of the file has an item set (something in it can be resumed).
+bool any_done(hid_t file) {
+  bool found = false;
+  H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, find_done, &found, H5O_INFO_BASIC);
+  H5Eclear2(H5E_DEFAULT);
+  return found;
+}
+
+bool path_exists(const std::string& p) {
   std::error_code ec;
-  if (fs::exists(final_path, ec)) {
+  return std::filesystem::exists(p, ec) || std::filesystem::is_symlink(p, ec);
+}
+
+}  // namespace
+
+OutputInfo inspect_output(const std::string& final_path) {
+  OutputInfo info;
+  if (path_exists(final_path)) {
     OutputInfo c;
-    if (read_info(final_path, c)) {
+    std::string problem;
+    if (read_info(final_path, c, problem) && problem.empty()) {
       c.state = OutputState::complete;
       c.path = final_path;
       return c;
     }
+    info = c;
+    info.problem = problem.empty() ? "is not flagged complete (attribute complete is not 1)" : problem;
   }
   const std::string partial = partial_path(final_path);
-  if (fs::exists(partial, ec)) {
+  if (path_exists(partial)) {
     OutputInfo p;
-    read_info(partial, p);
-    if (!p.stage_sha256.empty()) {
+    std::string problem;
+    read_info(partial, p, problem);
+    if (problem.empty() && !p.stage_sha256.empty()) {
       p.state = OutputState::partial;
       p.path = partial;
+      p.problem = info.problem;
       return p;
     }
+    info.partial_problem = problem.empty() ? "has no provenance attributes (not an lnpsaxs output?)" : problem;
   }
+  info.state = info.problem.empty() ? OutputState::missing : OutputState::damaged;
+  info.path = info.problem.empty() ? "" : final_path;
   return info;
 }
 
 CheckpointWriter::CheckpointWriter(const std::string& final_path, const Provenance& p, MPI_Comm comm,
                                    bool allow_resume)
     : final_path_(final_path), comm_(comm) {
+  lock_ = std::make_unique<OutputLock>(final_path, comm);
+  lock_->require();  // a second copy of the same job stops here, before touching NAME.partial
+  int rank = 0;
+  if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
   const std::string partial = partial_path(final_path);
   if (allow_resume) {
     const OutputInfo info = inspect_output(final_path);
@@ -81,20 +136,102 @@ CheckpointWriter::CheckpointWriter(const std::string& final_path, const Provenan
       try {
         file_ = File::open(partial, File::Mode::readwrite, comm);
         resumed_ = true;
-      } catch (const RuntimeFailure&) {
-        resumed_ = false;  // unreadable partial: start over below
+      } catch (const std::exception& e) {
+        if (rank == 0) log::warn("{}: discarding the damaged partial file ({}); starting afresh", partial, e.what());
+        resumed_ = false;
       }
+    } else if (!info.partial_problem.empty()) {
+      if (rank == 0) log::warn("{}: discarding the damaged partial file ({}); starting afresh", partial, info.partial_problem);
+    } else if (info.state == OutputState::partial && rank == 0) {
+      log::info("{} was made under another config: starting afresh", partial);
     }
   }
   if (!resumed_) {
-    file_ = File::create(partial, comm);
-    write_provenance(file_, p);
-    file_.flush();
+    try {
+      file_ = File::create(partial, comm);
+      write_provenance(file_, p);
+      file_.flush();
+    } catch (...) {
+      // Nothing in a partial that could not even be started is resumable (disk full, quota).
+      file_.close();
+      if (rank == 0) std::remove(partial.c_str());
+      throw;
+    }
   }
 }
 
+CheckpointWriter::~CheckpointWriter() { abandon(); }
+
+void CheckpointWriter::abandon() noexcept {
+  if (committed_ || file_.id() < 0) return;
+  // Closing the file closes every id still open in it (H5F_CLOSE_STRONG); a close that fails (disk
+  // full) must still release the library's handle, or HDF5's exit-time cleanup crashes on it.
+  file_.close();
+  int rank = 0;
+  if (comm_ != MPI_COMM_NULL) MPI_Comm_rank(comm_, &rank);
+  if (rank != 0) return;
+  const std::string partial = partial_path(final_path_);
+  bool resumable = false;
+  try {
+    File f = File::open(partial, File::Mode::read);
+    resumable = any_done(f);
+  } catch (const std::exception&) {
+    resumable = false;  // unreadable: nothing in it can be resumed
+  }
+  if (!resumable && std::remove(partial.c_str()) == 0) {
+    log::info("removed {}: nothing in it could be resumed", partial);
+  }
+}
+
+void CheckpointWriter::expect_values(const std::string& path, std::vector<double> values) {
+  expect_.push_back({Expectation::equal_values, path, std::move(values), 0});
+}
+void CheckpointWriter::expect_done(const std::string& path, std::int64_t n) {
+  expect_.push_back({Expectation::all_done, path, {}, n});
+}
+void CheckpointWriter::expect_rows(const std::string& path, std::int64_t rows) {
+  expect_.push_back({Expectation::row_count, path, {}, rows});
+}
+
+std::string CheckpointWriter::verify(hid_t file) const {
+  for (const Expectation& e : expect_) {
+    if (!exists(file, e.path)) return "dataset " + e.path + " is missing";
+    H5Id ds = open_dataset(file, e.path);
+    const std::vector<hsize_t> d = dims(ds);
+    switch (e.kind) {
+      case Expectation::equal_values: {
+        const std::vector<double> got = read_all<double>(ds);
+        if (got != e.values) {
+          std::size_t k = 0;
+          while (k < got.size() && k < e.values.size() && got[k] == e.values[k]) ++k;
+          return "dataset " + e.path + " differs from what was written (" + std::to_string(got.size()) +
+                 " values, expected " + std::to_string(e.values.size()) + "; first difference at index " +
+                 std::to_string(k) + ")";
+        }
+        break;
+      }
+      case Expectation::all_done: {
+        const std::vector<std::uint8_t> m = read_all<std::uint8_t>(ds);
+        std::int64_t set = 0;
+        for (std::uint8_t v : m) set += v != 0;
+        if (static_cast<std::int64_t>(m.size()) != e.n || set != e.n) {
+          return "done mask " + e.path + " has " + std::to_string(set) + " of " + std::to_string(m.size()) +
+                 " items set, expected all " + std::to_string(e.n);
+        }
+        break;
+      }
+      case Expectation::row_count:
+        if (d.empty() || static_cast<std::int64_t>(d[0]) != e.n) {
+          return "dataset " + e.path + " has " + (d.empty() ? std::string("no rows") : std::to_string(d[0]) + " rows") +
+                 ", expected " + std::to_string(e.n);
+        }
+        break;
+    }
+  }
+  return "";
+}
+
 void CheckpointWriter::commit() {
-  set_attr(file_, "complete", std::int64_t{1});
   file_.flush();
   file_.close();
   int rank = 0;
@@ -102,8 +239,37 @@ void CheckpointWriter::commit() {
     MPI_Barrier(comm_);
     MPI_Comm_rank(comm_, &rank);
   }
-  if (rank == 0) atomic_rename(partial_path(final_path_), final_path_);
-  if (comm_ != MPI_COMM_NULL) MPI_Barrier(comm_);
+  const std::string partial = partial_path(final_path_);
+  std::string problem;
+  if (rank == 0) {
+    // Verify what is on disk, then flag it complete: a file named NAME is always what was written.
+    try {
+      File f = File::open(partial, File::Mode::readwrite);
+      problem = verify(f);
+      if (problem.empty()) problem = virtual_source_problem(f, partial);
+      if (problem.empty()) {
+        set_attr(f, "complete", std::int64_t{1});
+        f.flush();
+      }
+      f.close();
+      if (problem.empty()) atomic_rename(partial, final_path_);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+    if (!problem.empty()) std::remove(partial.c_str());
+  }
+  if (comm_ != MPI_COMM_NULL) {
+    int len = static_cast<int>(problem.size());
+    MPI_Bcast(&len, 1, MPI_INT, 0, comm_);
+    problem.resize(static_cast<std::size_t>(len));
+    if (len > 0) MPI_Bcast(problem.data(), len, MPI_CHAR, 0, comm_);
+  }
+  committed_ = true;
+  lock_.reset();
+  if (!problem.empty()) {
+    throw RuntimeFailure(final_path_ + ": not flagged complete, the verification of " + partial +
+                         " failed: " + problem + " (the partial file was removed; rerun to remake it)");
+  }
 }
 
 DoneMask::DoneMask(hid_t file, const std::string& path, std::int64_t n) {
@@ -148,15 +314,32 @@ void atomic_rename(const std::string& from, const std::string& to) {
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw InputError(path + ": cannot write (is the directory writable?)");
-    out << text;
-    out.flush();
-    if (!out) throw RuntimeFailure(tmp + ": write failed (disk full?)");
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw InputError(path + ": cannot write (" + std::strerror(errno) + "; is the directory writable?)");
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      std::remove(tmp.c_str());
+      throw RuntimeFailure(path + ": write failed: " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
   }
-  atomic_rename(tmp, path);
+  ::fchmod(fd, 0644);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw RuntimeFailure(path + ": write failed: " + std::strerror(err));
+  }
+  try {
+    atomic_rename(tmp, path);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
 }
 
 }  // namespace lnpsaxs::io

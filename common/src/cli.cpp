@@ -9,6 +9,7 @@
 
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
+#include "lnpsaxs/h5_failure.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/stop.h"
@@ -56,6 +57,15 @@ void prepare_run_dir(const std::string& dir, bool root, MPI_Comm comm) {
 
 }  // namespace
 
+void reject_positional(const boost::program_options::parsed_options& parsed) {
+  const std::vector<std::string> stray = po::collect_unrecognized(parsed.options, po::include_positional);
+  for (const std::string& a : stray) {
+    if (a.rfind("-", 0) == 0) continue;  // unknown options are reported by the parser itself
+    throw InputError("command line: unexpected argument '" + a +
+                     "': every argument belongs to an option (a data file is given as --data FILE; see --help)");
+  }
+}
+
 std::string StageContext::path(const std::string& rel) const { return (fs::path(opts.run_dir) / rel).string(); }
 
 io::Provenance StageContext::provenance(const std::string& target) const {
@@ -63,16 +73,30 @@ io::Provenance StageContext::provenance(const std::string& target) const {
   return {info.name, cfg.sha256(), sha, cfg.resolved_yaml()};
 }
 
-bool StageContext::needs_work(const std::string& output_path, const std::string& target) const {
+void StageContext::lock_output(const std::string& output_path, bool collective) const {
+  auto lock = std::make_shared<io::OutputLock>(output_path, collective ? mpi.comm() : MPI_COMM_NULL);
+  lock->require();
+  locks.push_back(std::move(lock));
+}
+
+bool StageContext::needs_work(const std::string& output_path, const std::string& target, bool collective) const {
+  // Decide under the lock: a copy of this job that finished a moment ago is seen as complete.
+  lock_output(output_path, collective);
+  const bool speak = collective ? root() : true;
   const io::OutputInfo out = io::inspect_output(output_path);
+  if (out.state == io::OutputState::damaged) {
+    if (speak) log::warn("{} {}: remaking it", output_path, out.problem);
+    return true;
+  }
   if (out.state != io::OutputState::complete) return true;
   const std::string sha = provenance(target).stage_sha256;
   if (opts.force) {
-    if (root()) log::info("{} is complete; --force: remaking it", output_path);
+    if (speak) log::info("{} is complete; --force: remaking it", output_path);
     return true;
   }
   if (out.stage_sha256 == sha) {
-    if (root()) log::info("{} is complete for this config (made {}): nothing to do", output_path, out.created_utc);
+    if (speak) log::info("{} is complete for this config (made {}): nothing to do", output_path, out.created_utc);
+    locks.pop_back();  // nothing will be written: let the next writer in
     return false;
   }
   throw InputError(output_path + " was made under a different config (sections " +
@@ -94,6 +118,10 @@ std::string StageContext::require_input(const std::string& rel, const std::strin
   if (in.state == io::OutputState::partial) {
     throw InputError(p + " is incomplete (" + in.path + " exists): rerun lnpsaxs-" + producer + " to finish it");
   }
+  if (in.state == io::OutputState::damaged) {
+    throw InputError(p + " " + in.problem + ": rerun lnpsaxs-" + producer +
+                     " (same --config and --run-dir) to remake it");
+  }
   std::string expected = stages::fingerprint(cfg, producer, target);
   if (producer == "fit" && !target.empty() && !stages::is_configured_target(cfg, target)) {
     // A fit of a target given on the command line carries its own definition.
@@ -111,9 +139,33 @@ std::string StageContext::require_input(const std::string& rel, const std::strin
   return p;
 }
 
+namespace {
+int run_stage_in(mpi::Environment& env, int argc, char** argv, const StageInfo& info,
+                 const po::options_description& extra, const std::function<void(StageContext&)>& body);
+}  // namespace
+
 int run_stage(int argc, char** argv, const StageInfo& info, const po::options_description& extra,
               const std::function<void(StageContext&)>& body) {
   mpi::Environment env(argc, argv);
+  const int rc = run_stage_in(env, argc, argv, info, extra, body);
+  if (io::files_left_open()) {
+    // A write failed (disk full, quota, file size limit) and HDF5 could not close that file: its
+    // exit-time cleanup would crash on the dangling id (exit 139). The error is reported, the
+    // partial file handled; end after MPI_Finalize without that cleanup.
+    std::cout.flush();
+    std::cerr.flush();
+    if (auto logger = spdlog::default_logger()) logger->flush();
+    int finalised = 0;
+    MPI_Finalized(&finalised);
+    if (!finalised) MPI_Finalize();
+    std::_Exit(rc);
+  }
+  return rc;
+}
+
+namespace {
+int run_stage_in(mpi::Environment& env, int argc, char** argv, const StageInfo& info,
+                 const po::options_description& extra, const std::function<void(StageContext&)>& body) {
   const std::string exe = "lnpsaxs-" + info.name;
   bool setup = true;  // errors before the body are identical on every rank: report once
   try {
@@ -135,7 +187,9 @@ int run_stage(int argc, char** argv, const StageInfo& info, const po::options_de
     po::options_description all;
     all.add(common).add(extra);
     try {
-      po::store(po::command_line_parser(argc, argv).options(all).run(), opts.vm);
+      const po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
+      reject_positional(parsed);
+      po::store(parsed, opts.vm);
       po::notify(opts.vm);
     } catch (const po::error& e) {
       throw InputError(std::string("command line: ") + e.what() + " (see --help)");
@@ -170,7 +224,7 @@ int run_stage(int argc, char** argv, const StageInfo& info, const po::options_de
     config::Config cfg = config::Config::load(opts.config_path);
     if (opts.run_dir.empty()) opts.run_dir = cfg.string("run.dir");
     prepare_run_dir(opts.run_dir, env.rank() == 0, env.comm());
-    StageContext ctx{info, env, opts, cfg};
+    StageContext ctx{info, env, opts, cfg, {}};
     if (ctx.root()) io::write_text_atomic(ctx.path("config.resolved.yaml"), cfg.resolved_yaml());
     log::debug("config {} (sha256 {}), run directory {}", opts.config_path, cfg.sha256(), opts.run_dir);
     setup = false;
@@ -193,5 +247,7 @@ int run_stage(int argc, char** argv, const StageInfo& info, const po::options_de
     return 1;
   }
 }
+
+}  // namespace
 
 }  // namespace lnpsaxs::cli

@@ -1,8 +1,11 @@
 #include "lnpsaxs/config.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -304,12 +307,37 @@ std::string Schema::suggest(const std::string& path) const {
 }
 
 // ---------------------------------------------------------------------------------------------
+namespace {
+/// Whether `text` holds anything but blank lines and # comments (a YAML document at all).
+bool has_content(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t k = line.find_first_not_of(" \t\r");
+    if (k != std::string::npos && line[k] != '#') return true;
+  }
+  return false;
+}
+}  // namespace
+
 Config Config::load(const std::string& file, const Schema& schema) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    throw ConfigError(file + ": is a directory, not a config file (give --config FILE.yaml, e.g. configs/quick.yaml)");
+  }
   std::ifstream in(file);
   if (!in) throw ConfigError(file + ": cannot read config file (does it exist?)");
   std::stringstream ss;
   ss << in.rdbuf();
-  return from_string(ss.str(), file, schema);
+  if (in.bad()) throw ConfigError(file + ": cannot read config file (" + std::strerror(errno) + ")");
+  const std::string text = ss.str();
+  if (!has_content(text)) {
+    // Most likely a truncated copy or the wrong file; an empty config would silently run the
+    // paper-scale defaults (32,768 curves).
+    throw ConfigError(file + ": the config is empty" + (text.empty() ? " (0 bytes)" : " (only comments)") +
+                      "; to run with every default, say so explicitly with a config holding `run: {}`");
+  }
+  return from_string(text, file, schema);
 }
 
 Config Config::from_string(const std::string& text, const std::string& source, const Schema& schema) {

@@ -43,8 +43,9 @@ KeySpec target_records() {
               "synthetic target K: RUN/targets/case-K.h5 written by lnpsaxs-synth (0: none)"),
       choice_key("format", "auto", {"auto", "ascii", "csv", "nxcansas"},
                  "file format (auto: by content/extension)"),
-      choice_key("q_unit", "auto", {"auto", "1/A", "1/nm"},
-                 "unit of q in the file (auto: from the header/units)"),
+      choice_key("q_unit", "auto", {"auto", "1/A", "1/nm", "1/m"},
+                 "unit of q in the file, overriding what the file states (auto: from the q column's header, "
+                 "a units/q_unit key or NXcanSAS @units; none stated: 1/A, with a warning)"),
       model,
       real_key("q_min", "0", 0.0, std::nullopt, "Å^-1", "fit window: lowest q fitted"),
       real_key("q_max", "1", 0.0, std::nullopt, "Å^-1",

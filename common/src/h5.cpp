@@ -1,6 +1,17 @@
 #include "lnpsaxs/h5.h"
+#include "lnpsaxs/h5_failure.h"
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
 #include <numeric>
 
 #include "lnpsaxs/errors.h"
@@ -18,6 +29,19 @@ herr_t walk_cb(unsigned n, const H5E_error2_t* err, void* client) {
 std::string hdf5_message() {
   std::string msg;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &msg);
+  H5Eclear2(H5E_DEFAULT);
+  return msg.empty() ? "HDF5 call failed" : msg;
+}
+
+// Every description on the HDF5 error stack, innermost last, joined by "; " (for classifying).
+herr_t walk_all_cb(unsigned, const H5E_error2_t* err, void* client) {
+  auto* out = static_cast<std::string*>(client);
+  if (err && err->desc) *out += (out->empty() ? "" : "; ") + std::string(err->desc);
+  return 0;
+}
+std::string hdf5_stack() {
+  std::string msg;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_all_cb, &msg);
   H5Eclear2(H5E_DEFAULT);
   return msg.empty() ? "HDF5 call failed" : msg;
 }
@@ -82,6 +106,19 @@ H5Id row_selection(hid_t dataset, std::int64_t row0, std::int64_t nrows, std::ve
   return fs;
 }
 
+/// Fill value that never passes as data: NaN for floating-point types, -1 for signed integers
+/// (counts, indices and steps are never negative); unsigned types (done masks) keep 0.
+void set_impossible_fill(hid_t dcpl, hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  if (cls == H5T_FLOAT) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    check(H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan), "H5Pset_fill_value");
+  } else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2) {
+    const std::int64_t minus_one = -1;
+    check(H5Pset_fill_value(dcpl, H5T_NATIVE_INT64, &minus_one), "H5Pset_fill_value");
+  }
+}
+
 std::size_t product(const std::vector<hsize_t>& v) {
   return std::accumulate(v.begin(), v.end(), std::size_t{1}, [](std::size_t a, hsize_t b) { return a * b; });
 }
@@ -98,15 +135,70 @@ H5Id& H5Id::operator=(H5Id&& o) noexcept {
   return *this;
 }
 
+namespace {
+int g_failed_file_closes = 0;
+}  // namespace
+
 void H5Id::reset() {
-  if (id_ >= 0 && closer_) closer_(id_);
+  if (id_ >= 0 && closer_ && closer_(id_) < 0) {
+    // HDF5 1.10 keeps the id of a file whose close failed (its last flush could not be written),
+    // pointing at a half-destroyed file: it must never be closed again (files_left_open()).
+    if (closer_ == &H5Fclose) ++g_failed_file_closes;
+    H5Eclear2(H5E_DEFAULT);
+  }
   id_ = H5I_INVALID_HID;
 }
+
+bool files_left_open() { return g_failed_file_closes > 0; }
 
 hid_t check(hid_t status, const std::string& what) {
   if (status < 0) throw RuntimeFailure(what + ": " + hdf5_message());
   return status;
 }
+
+std::string write_failure_cause(const std::string& path, int saved_errno) {
+  if (saved_errno == ENOSPC || saved_errno == EFBIG || saved_errno == EDQUOT || saved_errno == EROFS ||
+      saved_errno == EIO) {
+    return std::strerror(saved_errno);
+  }
+  // MPI-IO does not always leave errno set: look at the limits the write can have hit.
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    return std::string(std::strerror(EFBIG)) + " (the file size limit, ulimit -f, is " + std::to_string(rl.rlim_cur) +
+           " bytes)";
+  }
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) == 0) {
+    const unsigned long long avail = static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize;
+    if (avail < (1ull << 20)) return std::strerror(ENOSPC);
+    if (vfs.f_favail == 0) return std::string(std::strerror(ENOSPC)) + " (no free inodes)";
+  }
+  return "";
+}
+
+/// check() for a call that writes to the file at `path`: the message names the file and the OS
+/// cause (no space left on device, file too large, disk quota exceeded) before HDF5's own words.
+hid_t check_write(hid_t status, const std::string& what, const std::string& path) {
+  if (status >= 0) return status;
+  const int saved = errno;
+  const std::string msg = hdf5_message();
+  const std::string cause = write_failure_cause(path, saved);
+  throw RuntimeFailure("cannot write " + path + ": " + (cause.empty() ? msg : cause) + " (" + what +
+                       (cause.empty() ? "" : ": " + msg) + ")");
+}
+
+namespace {
+std::string file_name_of(hid_t obj) {
+  const ssize_t n = H5Fget_name(obj, nullptr, 0);
+  if (n <= 0) return "the HDF5 file";
+  std::string s(static_cast<std::size_t>(n) + 1, '\0');
+  H5Fget_name(obj, s.data(), s.size());
+  s.resize(static_cast<std::size_t>(n));
+  return s;
+}
+}  // namespace
 
 template <> hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
 template <> hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
@@ -135,25 +227,37 @@ static H5Id file_access(MPI_Comm comm) {
 File File::create(const std::string& path, MPI_Comm comm) {
   H5Id fapl = file_access(comm);
   File f;
-  f.id_ = H5Id(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "cannot create HDF5 file " + path),
-               H5Fclose);
+  f.id_ = H5Id(check_write(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "H5Fcreate", path), H5Fclose);
   f.path_ = path;
   f.comm_ = comm;
   return f;
 }
 
 File File::open(const std::string& path, Mode mode, MPI_Comm comm) {
+  if (const std::string p = file_problem(path); !p.empty()) throw InputError(path + " " + p);
   H5Id fapl = file_access(comm);
   File f;
-  f.id_ = H5Id(check(H5Fopen(path.c_str(), mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl),
-                     "cannot open HDF5 file " + path),
-               H5Fclose);
+  const hid_t id = H5Fopen(path.c_str(), mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl);
+  if (id < 0) {
+    const std::string msg = hdf5_stack();
+    // A file that starts like HDF5 but whose superblock or end of file does not hold up.
+    for (const char* damaged : {"truncated", "signature", "superblock", "bad object header", "bad value"}) {
+      if (msg.find(damaged) != std::string::npos) {
+        throw InputError(path + " is truncated or damaged (HDF5: " + msg.substr(0, 160) + ")");
+      }
+    }
+    throw RuntimeFailure("cannot open HDF5 file " + path + ": " + msg);
+  }
+  f.id_ = H5Id(id, H5Fclose);
   f.path_ = path;
   f.comm_ = comm;
+  if (mode == Mode::read) {
+    if (const std::string p = virtual_source_problem(f.id_, path); !p.empty()) throw InputError(path + " " + p);
+  }
   return f;
 }
 
-void File::flush() { check(H5Fflush(id_, H5F_SCOPE_GLOBAL), "H5Fflush " + path_); }
+void File::flush() { check_write(H5Fflush(id_, H5F_SCOPE_GLOBAL), "H5Fflush", path_); }
 
 // --- datasets ------------------------------------------------------------------------------------
 bool exists(hid_t loc, const std::string& path) {
@@ -190,8 +294,11 @@ H5Id create_dataset(hid_t loc, const std::string& path, hid_t type, const std::v
   H5Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate(dcpl)"), H5Pclose);
   check(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time");
   check(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "H5Pset_fill_time");
-  return H5Id(check(H5Dcreate2(loc, path.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), "H5Dcreate " + path),
-              H5Dclose);
+  set_impossible_fill(dcpl, type);
+  // Early allocation writes the fill values: this is where a full disk first shows.
+  const hid_t id = H5Dcreate2(loc, path.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT);
+  if (id < 0) check_write(id, "H5Dcreate " + path, file_name_of(loc));
+  return H5Id(id, H5Dclose);
 }
 
 H5Id open_dataset(hid_t loc, const std::string& path) {
@@ -214,7 +321,8 @@ void write_rows(hid_t dataset, std::int64_t row0, std::int64_t nrows, const T* d
   H5Id ms = make_space(count);
   if (nrows == 0) check(H5Sselect_none(ms), "H5Sselect_none");
   H5Id xfer = xfer_plist(collective);
-  check(H5Dwrite(dataset, native_type<T>(), ms, fs, xfer, data), "H5Dwrite");
+  const herr_t rc = H5Dwrite(dataset, native_type<T>(), ms, fs, xfer, data);
+  if (rc < 0) check_write(rc, "H5Dwrite", file_name_of(dataset));
 }
 
 template <class T>
@@ -366,6 +474,7 @@ void create_virtual_dataset(hid_t loc, const std::string& path, hid_t type, std:
   if (cols > 0) d.push_back(static_cast<hsize_t>(cols));
   H5Id vspace = make_space(d);
   H5Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate(dcpl)"), H5Pclose);
+  set_impossible_fill(dcpl, type);
   for (const auto& src : sources) {
     std::vector<hsize_t> sd{static_cast<hsize_t>(src.rows)};
     if (cols > 0) sd.push_back(static_cast<hsize_t>(cols));
@@ -382,6 +491,153 @@ void create_virtual_dataset(hid_t loc, const std::string& path, hid_t type, std:
   H5Id all = make_space(d);
   H5Id ds(check(H5Dcreate2(loc, path.c_str(), type, all, lcpl, dcpl, H5P_DEFAULT), "H5Dcreate(vds) " + path),
           H5Dclose);
+}
+
+// --- integrity checks ----------------------------------------------------------------------------
+std::string file_problem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "is missing";
+  if (S_ISDIR(st.st_mode)) return "is a directory, not an HDF5 file";
+  if (st.st_size == 0) return "is empty (0 bytes)";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot be read (" + std::string(std::strerror(errno)) + ")";
+  // The signature sits at 0 or, after a user block, at 512, 1024, 2048, ...
+  static const char sig[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
+  for (std::int64_t off = 0; off == 0 || off < static_cast<std::int64_t>(st.st_size); off = off ? off * 2 : 512) {
+    char buf[8] = {};
+    in.clear();
+    in.seekg(off);
+    in.read(buf, 8);
+    if (in.gcount() == 8 && std::memcmp(buf, sig, 8) == 0) return "";
+    if (in.gcount() < 8) break;
+  }
+  return "is not an HDF5 file";
+}
+
+namespace {
+
+std::string dirname_of(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string root_attr(hid_t file, const char* name) {
+  try {
+    return has_attr(file, name) ? attr_string(file, name) : "";
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+/// State of one virtual-dataset source check: the joined file's identity and one verdict per
+/// source file (checked once however many datasets map it).
+struct VdsVisit {
+  std::string dir;
+  std::string stage_sha, target_sha;
+  std::map<std::string, std::string> file_verdict;
+  std::string problem;
+};
+
+std::string source_file_problem(const std::string& file, const VdsVisit& v) {
+  if (const std::string p = file_problem(file); !p.empty()) return p;
+  try {
+    File f = File::open(file, File::Mode::read);
+    std::int64_t complete = 0;
+    try {
+      complete = has_attr(f, "complete") ? attr_int(f, "complete") : 0;
+    } catch (const std::exception&) {
+    }
+    if (complete != 1) return "is not flagged complete";
+    if (!v.stage_sha.empty() && root_attr(f, "stage_sha256") != v.stage_sha) {
+      return "was made under another config than the join (stage_sha256 differs)";
+    }
+    if (!v.target_sha.empty() && root_attr(f, "target_sha256") != v.target_sha) {
+      return "was made for another target definition or data than the join (target_sha256 differs)";
+    }
+  } catch (const std::exception& e) {
+    return std::string("cannot be opened (") + e.what() + ")";
+  }
+  return "";
+}
+
+std::string vds_string(ssize_t (*get)(hid_t, size_t, char*, size_t), hid_t dcpl, size_t i) {
+  const ssize_t n = get(dcpl, i, nullptr, 0);
+  if (n < 0) return "";
+  std::string s(static_cast<std::size_t>(n) + 1, '\0');
+  get(dcpl, i, s.data(), s.size());
+  s.resize(static_cast<std::size_t>(n));
+  return s;
+}
+
+herr_t visit_vds(hid_t obj, const char* name, const H5O_info_t* info, void* data) {
+  auto* v = static_cast<VdsVisit*>(data);
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  const hid_t ds_id = H5Dopen2(obj, name, H5P_DEFAULT);
+  if (ds_id < 0) {
+    v->problem = "has a dataset /" + std::string(name) + " that cannot be opened (" + hdf5_message() + ")";
+    return 1;
+  }
+  H5Id ds(ds_id, H5Dclose);
+  H5Id dcpl(check(H5Dget_create_plist(ds), "H5Dget_create_plist"), H5Pclose);
+  if (H5Pget_layout(dcpl) != H5D_VIRTUAL) return 0;
+  size_t count = 0;
+  check(H5Pget_virtual_count(dcpl, &count), "H5Pget_virtual_count");
+  for (size_t i = 0; i < count; ++i) {
+    const std::string file = vds_string(H5Pget_virtual_filename, dcpl, i);
+    const std::string dset = vds_string(H5Pget_virtual_dsetname, dcpl, i);
+    if (file == ".") continue;  // a mapping inside the same file
+    const std::string resolved = !file.empty() && file[0] == '/' ? file : v->dir + "/" + file;
+    auto it = v->file_verdict.find(resolved);
+    if (it == v->file_verdict.end()) it = v->file_verdict.emplace(resolved, source_file_problem(resolved, *v)).first;
+    const std::string where = " (virtual dataset /" + std::string(name) + ")";
+    if (!it->second.empty()) {
+      v->problem = "has a bad source: " + resolved + " " + it->second + where;
+      return 1;
+    }
+    // The source dataset must exist with exactly the shape the join mapped (the bounds of the
+    // mapping's block in the virtual dataset).
+    H5Id vspace(check(H5Pget_virtual_vspace(dcpl, i), "H5Pget_virtual_vspace"), H5Sclose);
+    const int nd = H5Sget_simple_extent_ndims(vspace);
+    std::vector<hsize_t> lo(static_cast<std::size_t>(std::max(nd, 0))), hi(lo.size()), want(lo.size());
+    if (nd > 0) check(H5Sget_select_bounds(vspace, lo.data(), hi.data()), "H5Sget_select_bounds");
+    for (std::size_t k = 0; k < want.size(); ++k) want[k] = hi[k] - lo[k] + 1;
+    try {
+      File f = File::open(resolved, File::Mode::read);
+      if (!exists(f, dset)) {
+        v->problem = "has a bad source: " + resolved + " holds no dataset " + dset + where;
+        return 1;
+      }
+      H5Id sd = open_dataset(f, dset);
+      const std::vector<hsize_t> got = dims(sd);
+      if (got != want) {
+        auto text = [](const std::vector<hsize_t>& d) {
+          std::string t;
+          for (hsize_t x : d) t += (t.empty() ? "" : ", ") + std::to_string(x);
+          return "[" + t + "]";
+        };
+        v->problem = "has a bad source: " + resolved + " holds " + dset + " of shape " + text(got) +
+                     " but the join maps " + text(want) + where;
+        return 1;
+      }
+    } catch (const std::exception& e) {
+      v->problem = "has a bad source: " + resolved + " cannot be read (" + e.what() + ")" + where;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string virtual_source_problem(hid_t file, const std::string& path) {
+  VdsVisit v;
+  v.dir = dirname_of(path);
+  v.stage_sha = root_attr(file, "stage_sha256");
+  v.target_sha = root_attr(file, "target_sha256");
+  const herr_t rc = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_vds, &v, H5O_INFO_BASIC);
+  if (rc < 0 && v.problem.empty()) v.problem = "cannot be walked (" + hdf5_message() + ")";
+  H5Eclear2(H5E_DEFAULT);
+  return v.problem;
 }
 
 }  // namespace lnpsaxs::io

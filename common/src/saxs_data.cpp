@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -83,42 +84,163 @@ bool key_value(const std::string& line, std::pair<std::string, std::string>& kv)
   return true;
 }
 
-/// The q unit a piece of header text names: +1 nm⁻¹, −1 Å⁻¹, 0 neither or both.
-int unit_hint(const std::string& text) {
-  const std::string t = lower(text);
-  static const char* nm[] = {"1/nm",       "nm^-1",  "nm-1", "nm**-1", "nm\xe2\x81\xbb\xc2\xb9",
-                             "inverse nm", "nm^{-1}"};
-  static const char* aa[] = {"1/a)",
-                             "1/a]",
-                             "1/a ",
-                             "1/\xc3\xa5",
-                             "1/\xc3\x85",
-                             "a^-1",
-                             "\xc3\xa5^-1",
-                             "\xc3\x85^-1",
-                             "\xc3\xa5\xe2\x81\xbb\xc2\xb9",
-                             "\xc3\x85\xe2\x81\xbb\xc2\xb9",
-                             "1/angstrom",
-                             "angstrom^-1",
-                             "a-1)",
-                             "1/\xe2\x84\xab",
-                             "\xe2\x84\xab^-1"};
-  bool has_nm = false, has_a = false;
-  for (const char* p : nm) has_nm = has_nm || t.find(p) != std::string::npos;
-  for (const char* p : aa) has_a = has_a || t.find(p) != std::string::npos;
-  if (!has_nm && (t == "1/a" || (t.size() >= 4 && t.compare(t.size() - 4, 4, " 1/a") == 0))) has_a = true;
-  if (has_nm == has_a) return 0;
-  return has_nm ? 1 : -1;
+// --- q units (issue 12): only from the column header, a units/q_unit key or @units ----------------
+
+/// A unit of q as stated in one place of a file (or given by the user, or assumed).
+struct StatedUnit {
+  double scale = 1.0;  ///< factor to Å⁻¹
+  std::string name;    ///< "1/A", "1/nm" or "1/m"
+  std::string where;   ///< "FILE:LINE: column header 'q (1/A)'", "--q-unit/q_unit", ...
+};
+
+/// Parses a unit of q ("1/A", "A^-1", "1/angstrom", "1/nm", "nm^-1", "1/m", Å and ⁻¹ spellings:
+/// the NXcanSAS and common beamline forms). False for anything else.
+bool parse_unit_text(std::string text, StatedUnit& u) {
+  std::string t;
+  for (char c : lower(trim(text))) {
+    if (!std::isspace(static_cast<unsigned char>(c)) && c != '(' && c != ')' && c != '[' && c != ']' &&
+        c != '{' && c != '}')
+      t.push_back(c);
+  }
+  for (const char* from : {"\xe2\x81\xbb\xc2\xb9", "**-1", "^-1"}) {  // ⁻¹, **-1, ^-1 -> -1
+    for (std::size_t k; (k = t.find(from)) != std::string::npos;) t.replace(k, std::strlen(from), "-1");
+  }
+  for (const char* from : {"\xe2\x84\xab", "\xc3\x85", "\xc3\xa5", "angstroms", "angstrom", "ang"}) {  // Å, Å, å
+    for (std::size_t k; (k = t.find(from)) != std::string::npos;) t.replace(k, std::strlen(from), "a");
+  }
+  for (const char* from : {"nanometres", "nanometers", "nanometre", "nanometer"}) {
+    for (std::size_t k; (k = t.find(from)) != std::string::npos;) t.replace(k, std::strlen(from), "nm");
+  }
+  if (t.rfind("inverse", 0) == 0) t = "1/" + t.substr(7);
+  if (t == "1/a" || t == "a-1") {
+    u.scale = 1.0;
+    u.name = "1/A";
+  } else if (t == "1/nm" || t == "nm-1") {
+    u.scale = 0.1;  // 1 nm⁻¹ = 0.1 Å⁻¹
+    u.name = "1/nm";
+  } else if (t == "1/m" || t == "m-1") {
+    u.scale = 1e-10;  // 1 m⁻¹ = 1e-10 Å⁻¹
+    u.name = "1/m";
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/// The unit in the label of a q column ("q (1/A)", "Q[nm^-1]", "q_nm-1", "q/A^-1"): true and `u`
+/// when the label states one, false when it is a bare "q". Throws InputError for a label whose
+/// stated unit is not a unit of q.
+bool label_unit(const std::string& label, const std::string& where, StatedUnit& u) {
+  std::string rest = trim(label);
+  if (rest.empty() || std::tolower(static_cast<unsigned char>(rest[0])) != 'q') return false;
+  rest = trim(rest.substr(1));
+  if (!rest.empty() && (rest[0] == '_' || rest[0] == '/')) rest = trim(rest.substr(1));
+  if (rest.empty()) return false;
+  if (!parse_unit_text(rest, u)) {
+    fail(where, "the q column's unit '" + rest + "' is not a unit of q (1/A, 1/nm, 1/m); give q_unit or --q-unit");
+  }
+  u.where = where + ": column header '" + trim(label) + "'";
+  return true;
+}
+
+/// The label of the first column of a whitespace header line "# q (1/A)  I (1/cm)  sigma".
+std::string first_column_label(const std::string& line) {
+  std::string t = trim(line);
+  while (!t.empty() && t[0] == '#') t = trim(t.substr(1));
+  std::size_t end = 0;
+  while (end < t.size() && !std::isspace(static_cast<unsigned char>(t[end])) && t[end] != '(' && t[end] != '[' &&
+         t[end] != ',' && t[end] != ';')
+    ++end;
+  // "q (1/A)" / "q[1/A]": the bracketed unit belongs to the label.
+  std::size_t k = end;
+  while (k < t.size() && std::isspace(static_cast<unsigned char>(t[k]))) ++k;
+  if (k < t.size() && (t[k] == '(' || t[k] == '[')) {
+    const std::size_t close = t.find(t[k] == '(' ? ')' : ']', k);
+    if (close != std::string::npos) return t.substr(0, close + 1);
+  }
+  return t.substr(0, end);
+}
+
+/// Whether a header line names the columns: its first label is q (q, Q, q(1/A), q_nm, ...).
+bool is_column_header(const std::string& line) {
+  const std::string l = first_column_label(line);
+  if (l.empty() || std::tolower(static_cast<unsigned char>(l[0])) != 'q') return false;
+  return l.size() == 1 || !std::isalpha(static_cast<unsigned char>(l[1]));
+}
+
+/// A `q_unit: 1/nm` / `units: 1/A` line (leading # allowed): true and `u` when it states a unit
+/// of q. q_unit keys must hold one (InputError otherwise); a `units` key that holds something else
+/// (an intensity unit) is not about q and is ignored.
+bool key_unit(const std::string& line, const std::string& where, StatedUnit& u) {
+  std::string t = trim(line);
+  while (!t.empty() && t[0] == '#') t = trim(t.substr(1));
+  const std::size_t colon = t.find(':');
+  if (colon == std::string::npos) return false;
+  std::string key = lower(trim(t.substr(0, colon)));
+  for (char& c : key) {
+    if (c == ' ' || c == '-') c = '_';
+  }
+  const std::string value = trim(t.substr(colon + 1));
+  const bool q_key = key == "q_unit" || key == "q_units" || key == "qunit" || key == "unit_q" || key == "q_unit_name";
+  if (!q_key && key != "units" && key != "unit") return false;
+  if (!parse_unit_text(value, u)) {
+    if (q_key) fail(where, "'" + key + ": " + value + "' is not a unit of q (1/A, 1/nm, 1/m)");
+    return false;
+  }
+  u.where = where + ": '" + t.substr(0, colon) + ": " + value + "'";
+  return true;
+}
+
+/// The unit of q to use: the user's (`q_unit` other than automatic) wins; else every unit stated
+/// in the file, which must agree (InputError naming both places otherwise); else 1/A, assumed
+/// (`where` starts with "assumed").
+StatedUnit resolve_unit(const std::string& path, QUnit q_unit, const std::vector<StatedUnit>& stated) {
+  if (q_unit != QUnit::automatic) {
+    StatedUnit u;
+    u.scale = q_unit == QUnit::inverse_nm ? 0.1 : q_unit == QUnit::inverse_metre ? 1e-10 : 1.0;
+    u.name = q_unit == QUnit::inverse_nm ? "1/nm" : q_unit == QUnit::inverse_metre ? "1/m" : "1/A";
+    u.where = "given as q_unit / --q-unit";
+    for (const StatedUnit& s : stated) {
+      if (s.scale != u.scale) log::warn("{}: q_unit / --q-unit {} overrides {} ({})", path, u.name, s.name, s.where);
+    }
+    return u;
+  }
+  if (stated.empty()) {
+    StatedUnit u;
+    u.name = "1/A";
+    u.where = "assumed: the file states no unit of q (column header, units/q_unit key or @units)";
+    return u;
+  }
+  for (const StatedUnit& s : stated) {
+    if (s.scale != stated.front().scale) {
+      throw InputError(path + ": contradictory units of q: " + stated.front().where + " says " + stated.front().name +
+                       ", " + s.where + " says " + s.name + "; fix the file or give q_unit / --q-unit");
+    }
+  }
+  return stated.front();
+}
+
+/// Logs the unit used, and warns with the q range when it was assumed.
+void report_unit(const Curve& c) {
+  if (c.q_unit_source.rfind("assumed", 0) == 0) {
+    log::warn("{}: no unit of q in the file: assuming 1/A (q from {:.6g} to {:.6g}); if q is in 1/nm or 1/m, give "
+              "q_unit / --q-unit",
+              c.source, c.q.front(), c.q.back());
+  } else {
+    log::info("{}: q unit {} ({})", c.source, c.q_unit, c.q_unit_source);
+  }
 }
 
 /// Checks the rows, masks I ≤ 0 / non-finite, converts q and assembles the Curve.
 Curve assemble(const std::string& path, const std::string& format, std::vector<Row> rows, bool has_sigma,
-               bool q_in_nm) {
+               const StatedUnit& unit) {
   Curve c;
   c.source = path;
   c.format = format;
   c.rows_read = rows.size();
-  c.q_from_inverse_nm = q_in_nm;
+  c.q_from_inverse_nm = unit.name == "1/nm";
+  c.q_unit = unit.name;
+  c.q_unit_source = unit.where;
   for (std::size_t k = 0; k < rows.size(); ++k) {
     const Row& r = rows[k];
     if (!std::isfinite(r.q)) fail(r.where, "q is not a finite number");
@@ -130,7 +252,7 @@ Curve assemble(const std::string& path, const std::string& format, std::vector<R
                         rows[k - 1].where + "); q must be strictly increasing");
     }
   }
-  const double scale = q_in_nm ? 0.1 : 1.0;  // 1 nm⁻¹ = 0.1 Å⁻¹
+  const double scale = unit.scale;  // to Å⁻¹
   for (const Row& r : rows) {
     if (!std::isfinite(r.i) || !(r.i > 0)) {
       ++c.rows_masked;
@@ -149,15 +271,28 @@ Curve assemble(const std::string& path, const std::string& format, std::vector<R
     fail(rows.front().where, "all " + std::to_string(rows.size()) + " intensities (through " +
                                  rows.back().where + ") are <= 0 or not finite: nothing to fit");
   }
+  report_unit(c);
   log::info(
       "{}: {} {} rows, {} masked (I <= 0 or not finite), {} kept; q {:.6g} to {:.6g} 1/A{}{}", path,
       c.rows_read, format, c.rows_masked, c.q.size(), c.q.front(), c.q.back(),
-      q_in_nm ? " (converted from 1/nm)" : "",
+      unit.scale != 1.0 ? " (converted from " + unit.name + ")" : std::string(),
       c.sigma_unusable ? ", " + std::to_string(c.sigma_unusable) + " kept rows without a usable sigma" : "");
   return c;
 }
 
+/// InputError unless `path` is a regular file that can be read ("is a directory", "does not
+/// exist", "is empty (0 bytes)").
+void require_data_file(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) throw InputError(path + ": cannot open the file (no such file)");
+  if (std::filesystem::is_directory(st)) throw InputError(path + ": is a directory, not a data file");
+  if (!std::filesystem::is_regular_file(st)) throw InputError(path + ": is not a regular file");
+  if (std::filesystem::file_size(path, ec) == 0 && !ec) fail(path + ":1", "the file is empty (0 bytes)");
+}
+
 std::vector<std::string> read_lines(const std::string& path) {
+  require_data_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open the file (" + std::strerror(errno) + ")");
   std::vector<std::string> lines;
@@ -166,16 +301,12 @@ std::vector<std::string> read_lines(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     lines.push_back(line);
   }
+  // A UTF-8 byte-order mark (Windows editors) is not part of the first line's text.
+  if (!lines.empty() && lines.front().rfind("\xef\xbb\xbf", 0) == 0) lines.front().erase(0, 3);
   return lines;
 }
 
 bool blank_or_comment(const std::string& t) { return t.empty() || t[0] == '#'; }
-
-bool resolve_nm(QUnit u, int hint) {
-  if (u == QUnit::inverse_nm) return true;
-  if (u == QUnit::inverse_angstrom) return false;
-  return hint > 0;
-}
 
 std::string at(const std::string& path, std::size_t line) { return path + ":" + std::to_string(line); }
 
@@ -200,7 +331,8 @@ QUnit parse_q_unit(const std::string& s) {
   if (s == "auto") return QUnit::automatic;
   if (s == "1/A") return QUnit::inverse_angstrom;
   if (s == "1/nm") return QUnit::inverse_nm;
-  throw InputError("unknown q unit '" + s + "' (auto, 1/A, 1/nm)");
+  if (s == "1/m") return QUnit::inverse_metre;
+  throw InputError("unknown q unit '" + s + "' (auto, 1/A, 1/nm, 1/m)");
 }
 
 Curve read_ascii(const std::string& path, QUnit q_unit) {
@@ -211,17 +343,28 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
   std::vector<std::pair<std::string, std::string>> meta;
   std::size_t ncols = 0, first_data_line = 0, last_text_line = 0;
   bool any_text = false;
-  int hint = 0;
+  std::vector<StatedUnit> stated;          // units of q the file states (keys anywhere)
+  std::string column_header;               // the last header line that names the columns
+  std::size_t column_header_line = 0;
   for (std::size_t ln = 1; ln <= lines.size(); ++ln) {
     const std::string t = trim(lines[ln - 1]);
     if (t.empty()) continue;
     any_text = true;
     last_text_line = ln;
-    if (t[0] == '#') {
-      if (state == State::header) {
-        header.push_back(t);
-        if (int h = unit_hint(t)) hint = h;
+    StatedUnit u;
+    const bool unit_key = key_unit(t, at(path, ln), u);
+    if (unit_key) stated.push_back(u);
+    if (state == State::header && !unit_key && is_column_header(t)) {
+      std::pair<std::string, std::string> kv_line;
+      std::string bare = t;
+      while (!bare.empty() && bare[0] == '#') bare = trim(bare.substr(1));
+      if (!key_value(bare, kv_line)) {
+        column_header = t;
+        column_header_line = ln;
       }
+    }
+    if (t[0] == '#') {
+      if (state == State::header) header.push_back(t);
       continue;
     }
     const std::vector<std::string> tok = split_ws(t);
@@ -234,7 +377,6 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
       if (numeric != tok.size()) {  // a header line (any text before the first row of numbers)
         header.push_back(t);
         if (key_value(t, kv)) meta.push_back(kv);
-        if (int h = unit_hint(t)) hint = h;
         continue;
       }
       state = State::data;
@@ -290,10 +432,12 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
     fail(at(path, last_text_line), "no data rows: " + std::to_string(header.size()) +
                                        " line(s) of text and no line of 2 to 4 numbers (q, I, sigma)");
   }
-  for (const auto& kv : meta) {
-    if (int h = unit_hint(kv.first + " " + kv.second)) hint = h;
+  StatedUnit col;
+  if (!column_header.empty() &&
+      label_unit(first_column_label(column_header), at(path, column_header_line), col)) {
+    stated.insert(stated.begin(), col);
   }
-  Curve c = assemble(path, "ascii", std::move(rows), ncols >= 3, resolve_nm(q_unit, hint));
+  Curve c = assemble(path, "ascii", std::move(rows), ncols >= 3, resolve_unit(path, q_unit, stated));
   c.header = std::move(header);
   c.metadata = std::move(meta);
   return c;
@@ -358,7 +502,15 @@ Curve read_csv(const std::string& path, QUnit q_unit) {
     ii = 1;
     is = names.size() >= 3 ? 2 : -1;
   }
-  const int hint = unit_hint(names[static_cast<std::size_t>(iq)]);
+  std::vector<StatedUnit> stated;  // the q column's name, then units/q_unit keys in comment lines
+  {
+    StatedUnit u;
+    if (label_unit(names[static_cast<std::size_t>(iq)], at(path, head_line), u)) stated.push_back(u);
+    for (std::size_t k = 0; k < lines.size(); ++k) {
+      const std::string t = trim(lines[k]);
+      if (!t.empty() && t[0] == '#' && key_unit(t, at(path, k + 1), u)) stated.push_back(u);
+    }
+  }
   std::vector<Row> rows;
   for (; ln < lines.size(); ++ln) {
     const std::string t = trim(lines[ln]);
@@ -386,7 +538,7 @@ Curve read_csv(const std::string& path, QUnit q_unit) {
     rows.push_back(r);
   }
   if (rows.empty()) fail(at(path, head_line), "no data rows after the header row");
-  Curve c = assemble(path, "csv", std::move(rows), is >= 0, resolve_nm(q_unit, hint));
+  Curve c = assemble(path, "csv", std::move(rows), is >= 0, resolve_unit(path, q_unit, stated));
   c.header = {head};
   return c;
 }
@@ -492,13 +644,14 @@ Curve read_nxcansas(const std::string& path, QUnit q_unit) {
     fail(path + ":" + gpath,
          qname + ", " + signal + (s.empty() ? "" : ", " + sname) + " have different lengths");
   }
-  bool nm = false;
-  const std::string units = lower(string_attr(qd, "units"));
-  if (q_unit == QUnit::automatic) {
-    nm = units == "1/nm" || units == "nm^-1" || units == "nm-1";
-    if (units.empty()) log::warn("{}: {}/{} has no units attribute: q taken as 1/A", path, gpath, qname);
-  } else {
-    nm = q_unit == QUnit::inverse_nm;
+  std::vector<StatedUnit> stated;  // the Q dataset's @units (NXcanSAS)
+  if (const std::string units = string_attr(qd, "units"); !units.empty()) {
+    StatedUnit u;
+    if (!parse_unit_text(units, u) && q_unit == QUnit::automatic) {
+      fail(path + ":" + gpath + "/" + qname, "@units '" + units + "' is not a unit of q (1/A, 1/nm, 1/m); give q_unit or --q-unit");
+    }
+    u.where = path + ":" + gpath + "/" + qname + "@units '" + units + "'";
+    if (!u.name.empty()) stated.push_back(u);
   }
   std::vector<Row> rows(q.size());
   for (std::size_t k = 0; k < q.size(); ++k) {
@@ -507,7 +660,7 @@ Curve read_nxcansas(const std::string& path, QUnit q_unit) {
     rows[k].sigma = s.empty() ? kNaN : s[k];
     rows[k].where = path + ":" + gpath + "/" + qname + "[" + std::to_string(k) + "]";
   }
-  Curve c = assemble(path, "nxcansas", std::move(rows), !s.empty(), nm);
+  Curve c = assemble(path, "nxcansas", std::move(rows), !s.empty(), resolve_unit(path, q_unit, stated));
   const std::string title = string_attr(f.id(), "title");
   if (!title.empty()) c.metadata.emplace_back("title", title);
   c.metadata.emplace_back("sasentry", "/" + entry_name);
@@ -515,6 +668,7 @@ Curve read_nxcansas(const std::string& path, QUnit q_unit) {
 }
 
 Curve read_curve(const std::string& path, CurveFormat format, QUnit q_unit) {
+  require_data_file(path);
   if (format == CurveFormat::automatic) {
     std::ifstream probe(path, std::ios::binary);
     if (!probe) throw InputError(path + ": cannot open the file (" + std::strerror(errno) + ")");

@@ -33,6 +33,9 @@ void run_item_loop(CheckpointWriter& writer, const mpi::Environment& env, const 
                            : create_dataset(writer.id(), path, o.float32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, dims));
   }
   DoneMask mask(writer.id(), loop.group + "/done", shard.size());
+  // What commit() checks on the file as written before flagging it complete.
+  writer.expect_done(loop.group + "/done", shard.size());
+  for (const auto& o : loop.outputs) writer.expect_rows(loop.group + "/" + o.name, shard.size());
 
   std::vector<std::int64_t> todo;
   for (std::int64_t i = mine.begin; i < mine.end; ++i) {

@@ -267,7 +267,7 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
 void analyse_target(cli::StageContext& ctx, const std::string& name, const std::string& input, const AnalysisOptions& opts) {
   const std::string out = ctx.path("analysis/" + name + ".h5");
   const io::OutputInfo in_info = io::inspect_output(input);
-  if (!ctx.needs_work(out, name)) {
+  if (!ctx.needs_work(out, name, /*collective=*/false)) {  // one rank per target
     io::File f = io::File::open(out, io::File::Mode::read);
     if (io::has_attr(f, "fits_created_utc") && io::attr_string(f, "fits_created_utc") == in_info.created_utc) return;
     log::info("{}: {} was remade since the analysis: redoing it", name, input);

@@ -235,6 +235,10 @@ void write_target_attrs(hid_t f, const Plan& p, const config::Config& cfg) {
   io::set_attr(f, "steps", p.opt.steps);
   io::set_attr(f, "seed_key", static_cast<std::int64_t>(p.seed >> 1));
   io::set_attr(f, "rows_read", t.rows_read);
+  if (!t.q_unit.empty()) {  // a measured curve: its unit of q and where it came from (or that it was assumed)
+    io::set_attr(f, "q_unit", t.q_unit);
+    io::set_attr(f, "q_unit_source", t.q_unit_source);
+  }
   io::set_attr(f, "rows_masked", t.rows_masked);
   io::set_attr(
       f, "loss",
@@ -320,10 +324,16 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, int num_shards) {
       return false;
     }
   }
-  io::JoinLock lock(out + ".lock");
+  io::JoinLock lock(out);
   if (!lock.held()) {
-    log::info("{}: another process is joining {}", name, out);
+    log::info("{}: another process ({}) is joining {}", name, lock.holder(), out);
     return false;
+  }
+  // Decided again under the lock: a process that held it a moment ago may have joined already.
+  if (const io::OutputInfo again = io::inspect_output(out);
+      again.state == io::OutputState::complete && again.stage_sha256 == sha &&
+      attr_or_empty(out, "target_sha256") == p.target_sha && !ctx.opts.force) {
+    return true;
   }
   {
     io::CheckpointWriter w(out, provenance(ctx, p), MPI_COMM_NULL, false);
@@ -346,7 +356,9 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, int num_shards) {
                                         : H5T_NATIVE_DOUBLE;
       const std::int64_t cols = (d == "start" || d == "params") ? np : d == "curve" ? nq : 0;
       io::create_virtual_dataset(w.id(), "/" + d, type, p.restarts, cols, sources);
+      w.expect_rows("/" + d, p.restarts);
     }
+    w.expect_values("/q", p.target.q);
     w.commit();
   }
   log::info("{}: joined {} shard(s) into {}", name, num_shards, out);
@@ -427,6 +439,7 @@ void fit_target(cli::StageContext& ctx, const Plan& p) {
   const std::string name = p.target.spec.name;
   const std::string path = ctx.path(shard_file(name, ctx.opts.shard, ctx.opts.num_shards));
   const std::string& sha = p.stage_sha;
+  ctx.lock_output(path);  // decide and write under the shard's lock: a second copy exits 2
   const io::OutputInfo existing = io::inspect_output(path);
   if (existing.state == io::OutputState::complete) {
     const bool same = existing.stage_sha256 == sha && attr_or_empty(path, "target_sha256") == p.target_sha;
@@ -483,6 +496,8 @@ void fit_target(cli::StageContext& ctx, const Plan& p) {
            d_curve = dataset("/curve", H5T_NATIVE_FLOAT, nq),
            d_steps = dataset("/steps", H5T_NATIVE_INT64, 0);
   io::DoneMask mask(writer.id(), "/done", shard.size());
+  writer.expect_done("/done", shard.size());
+  writer.expect_values("/q", p.target.q);
 
   // This rank's remaining restarts in batches of contiguous global indices.
   std::vector<mpi::Range> batches;
@@ -592,7 +607,7 @@ po::options_description stage_options() {
       "steps", po::value<std::int64_t>()->default_value(0),
       "with --data/--synth: optimiser steps (0: fit.steps)")(
       "format", po::value<std::string>()->default_value("auto"), "with --data: auto, ascii, csv or nxcansas")(
-      "q-unit", po::value<std::string>()->default_value("auto"), "with --data: auto, 1/A or 1/nm")(
+      "q-unit", po::value<std::string>()->default_value("auto"), "with --data: auto, 1/A, 1/nm or 1/m (overrides the file's unit)")(
       "join-only", "only join complete shards into fits.h5 (the SLURM join step)");
   return o;
 }

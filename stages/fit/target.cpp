@@ -168,6 +168,8 @@ PreparedTarget prepare_target(const TargetSpec& spec, const std::vector<double>&
     ds = c.sigma;
     t.rows_read = static_cast<std::int64_t>(c.rows_read);
     t.rows_masked = static_cast<std::int64_t>(c.rows_masked);
+    t.q_unit = c.q_unit;
+    t.q_unit_source = c.q_unit_source;
     t.identity = "file " + file_sha256(spec.file);
     if (spec.sigma_weighting && !c.has_sigma()) {
       throw InputError(spec.where + ".weighting: sigma weighting needs a sigma column, and " + spec.file +

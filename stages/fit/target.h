@@ -63,6 +63,7 @@ struct PreparedTarget {
   std::vector<double> truth_values;
   std::string identity;  ///< content hash of the input (file bytes, or synth file provenance)
   std::int64_t rows_read = 0, rows_masked = 0;
+  std::string q_unit, q_unit_source;  ///< measured curves: unit of q in the file and its source (Curve)
 
   /// Ground truth in `layout`'s order (NaN where unknown; only m_r, s_r, shell_thickness and the
   /// surrogate's structural parameters can be known).

@@ -199,10 +199,15 @@ bool join_shards(const cli::StageContext& ctx, int num_shards) {
     }
     shards.push_back(p);
   }
-  io::JoinLock lock(out + ".lock");
+  io::JoinLock lock(out);
   if (!lock.held()) {
-    log::info("another process is joining {}", out);
+    log::info("another process ({}) is joining {}", lock.holder(), out);
     return false;
+  }
+  // Decided again under the lock: a process that held it a moment ago may have joined already.
+  if (const io::OutputInfo again = io::inspect_output(out);
+      again.state == io::OutputState::complete && again.stage_sha256 == sha && !ctx.opts.force) {
+    return true;
   }
   const std::string params = ctx.path("params.h5");
   io::CheckpointWriter w(out, ctx.provenance(), MPI_COMM_NULL, false);
@@ -214,6 +219,7 @@ bool join_shards(const cli::StageContext& ctx, int num_shards) {
     io::H5Id q = io::open_dataset(s0, "/q");
     const auto qv = io::read_all<double>(q);
     io::write_dataset<double>(w.id(), "/q", {qv.size()}, qv.data());
+    w.expect_values("/q", qv);
   }
   const std::int64_t n_q = ctx.cfg.integer("q.n");
   for (const char* split : kSplits) {
@@ -233,6 +239,7 @@ bool join_shards(const cli::StageContext& ctx, int num_shards) {
       if (r.size() > 0) sources.push_back({shard_file(s, num_shards), std::string("/") + split + "/log10_intensity", r.begin, r.size()});
     }
     io::create_virtual_dataset(w.id(), std::string("/") + split + "/log10_intensity", H5T_NATIVE_FLOAT, n, n_q, sources);
+    w.expect_rows(std::string("/") + split + "/log10_intensity", n);
     io::H5Id v = io::open_dataset(w.id(), std::string("/") + split + "/log10_intensity");
     io::set_attr(v, "description", std::string("log10 I(q): rows = items of /") + split + "/theta, columns = /q");
   }
@@ -303,6 +310,7 @@ void run(cli::StageContext& ctx) {
     }
     MPI_Barrier(ctx.mpi.comm());
     io::CheckpointWriter writer(shard_path, ctx.provenance(), ctx.mpi.comm(), /*allow_resume=*/!ctx.opts.force);
+    writer.expect_values("/q", q);  // a resumed partial must carry this config's grid
     if (!writer.resumed()) {
       io::write_dataset<double>(writer.id(), "/q", {q.size()}, q.data(), ctx.mpi.comm());
       io::set_attr(writer.id(), "shard", std::int64_t{ctx.opts.shard});

@@ -102,6 +102,15 @@ bool join(const cli::StageContext& ctx) {
     const std::string out = ctx.path("targets/case-" + std::to_string(id) + ".h5");
     const io::OutputInfo existing = io::inspect_output(out);
     if (existing.state == io::OutputState::complete && existing.stage_sha256 == sha && !ctx.opts.force) continue;
+    io::JoinLock lock(out);
+    if (!lock.held()) {
+      log::info("another process ({}) is joining {}", lock.holder(), out);
+      return false;
+    }
+    if (const io::OutputInfo again = io::inspect_output(out);
+        again.state == io::OutputState::complete && again.stage_sha256 == sha && !ctx.opts.force) {
+      continue;
+    }
     const std::string group = "/case-" + std::to_string(id);
     std::vector<double> sum(static_cast<std::size_t>(n_q), 0.0), radii;
     for (const auto& p : shards) {  // shard order = particle order: a fixed summation order
@@ -117,6 +126,7 @@ bool join(const cli::StageContext& ctx) {
     for (double& v : sum) v /= static_cast<double>(radii.size());
     io::CheckpointWriter w(out, ctx.provenance(), MPI_COMM_NULL, false);
     io::write_dataset<double>(w.id(), "/q", {q.size()}, q.data());
+    w.expect_values("/q", q);
     io::write_dataset<double>(w.id(), "/intensity", {sum.size()}, sum.data());
     io::write_dataset<double>(w.id(), "/radius", {radii.size()}, radii.data());
     io::set_attr(w.id(), "case", std::int64_t{id});

@@ -30,4 +30,20 @@ expect_exit 2 "run directory .*afile/run" "$S" --config "$LNPSAXS_SRC/configs/ci
 expect_exit 2 "c.yaml.missing: cannot read" $LNPSAXS_MPIEXEC -n 2 "$S" --config "$C.missing"
 printf 'sample:\n  n_train: -1\n' > "$C"
 expect_exit 2 "sample.n_train" $LNPSAXS_MPIEXEC -n 2 "$S" --config "$C" --run-dir "$WORK/r"
+
+# Issue 12: inputs that used to run the paper-scale defaults or be ignored.
+mkdir -p "$WORK/confdir"
+expect_exit 2 "confdir: is a directory, not a config file" "$S" --config "$WORK/confdir" --run-dir "$WORK/r12"
+: > "$WORK/empty.yaml"
+expect_exit 2 "empty.yaml: the config is empty \(0 bytes\).*run: \{\}" "$S" --config "$WORK/empty.yaml" --run-dir "$WORK/r12"
+printf '# only a comment\n\n' > "$WORK/comments.yaml"
+expect_exit 2 "comments.yaml: the config is empty \(only comments\)" "$S" --config "$WORK/comments.yaml" --run-dir "$WORK/r12"
+[ ! -e "$WORK/r12/params.h5" ] && pass "no work done for an empty config" || fail "an empty config ran"
+printf 'run: {}\n' > "$WORK/defaults.yaml"
+"$LNPSAXS_BIN/lnpsaxs-config" --config "$WORK/defaults.yaml" --get sample.n_train | grep -qx 32768 \
+  && pass "run: {} asks for every default explicitly" || fail "run: {} is not accepted"
+expect_exit 2 "unexpected argument 'curve.dat'.*--data FILE" "$S" --config "$LNPSAXS_SRC/configs/ci.yaml" --run-dir "$WORK/r12" curve.dat
+expect_exit 2 "unexpected argument 'extra'" "$LNPSAXS_BIN/lnpsaxs-status" --config "$LNPSAXS_SRC/configs/ci.yaml" extra
+expect_exit 2 "unexpected argument 'extra'" "$LNPSAXS_BIN/lnpsaxs-config" --config "$LNPSAXS_SRC/configs/ci.yaml" extra
+[ ! -e "$WORK/r12/params.h5" ] && pass "no work done with a stray argument" || fail "a stray argument was ignored"
 finish

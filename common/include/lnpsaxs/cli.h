@@ -8,6 +8,7 @@
 #include <boost/program_options.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,8 +53,20 @@ struct StageContext {
 
   /// Decides whether an output must be (re)made: returns false ("up to date", logged) when it is
   /// complete under the same stage fingerprint and --force is off; throws InputError when it is
-  /// complete under a different fingerprint and --force is off; true otherwise.
-  bool needs_work(const std::string& output_path, const std::string& target = "") const;
+  /// complete under a different fingerprint and --force is off; true otherwise (a damaged output
+  /// is remade, with a warning). The decision is taken under the output's writer lock
+  /// (lock_output), which this process then keeps until the stage ends when work is needed.
+  /// `collective`: every rank calls (rank 0 locks and decides for all); false when one rank
+  /// handles this output alone (analyze spreads targets over ranks).
+  bool needs_work(const std::string& output_path, const std::string& target = "", bool collective = true) const;
+
+  /// Takes the writer lock of `output_path` (io::OutputLock) and keeps it until the stage ends.
+  /// Throws InputError "... is being written by another process (pid, host)" when another process
+  /// holds it (exit code 2). `collective`: as for needs_work.
+  void lock_output(const std::string& output_path, bool collective = true) const;
+
+  /// Writer locks taken by needs_work/lock_output, released when the stage ends.
+  mutable std::vector<std::shared_ptr<io::OutputLock>> locks;
 
   /// Checks that the input `rel` (relative to the run directory) is a complete output of
   /// `producer` made under a compatible config. Throws InputError saying what to run otherwise
@@ -61,6 +74,10 @@ struct StageContext {
   /// `target`: for per-target outputs of fit (stages::fingerprint).
   std::string require_input(const std::string& rel, const std::string& producer, const std::string& target = "") const;
 };
+
+/// Throws InputError naming the first argument of `parsed` that belongs to no option (a data file
+/// given without --data, a typo): such an argument is never silently ignored. Exit code 2.
+void reject_positional(const boost::program_options::parsed_options& parsed);
 
 /// Parses the command line, initialises MPI and logging, loads the config, prepares the run
 /// directory (creates it, writes config.resolved.yaml) and runs `body`. Returns the exit code.

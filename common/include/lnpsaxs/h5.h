@@ -44,7 +44,11 @@ class File {
   enum class Mode { read, readwrite };
   /// Creates (truncating) `path`. Collective over `comm` when comm != MPI_COMM_NULL.
   static File create(const std::string& path, MPI_Comm comm = MPI_COMM_NULL);
-  /// Opens an existing file. Throws RuntimeFailure if it cannot be opened.
+  /// Opens an existing file. Throws InputError naming what is wrong when `path` is a directory,
+  /// empty, not an HDF5 file or truncated/damaged (file_problem), RuntimeFailure for any other
+  /// failure. Opened for reading, a file holding virtual datasets is checked first
+  /// (virtual_source_problem): a missing, incomplete or foreign source file is an InputError
+  /// naming it, so no reader ever sees HDF5's fill values in place of a missing shard.
   static File open(const std::string& path, Mode mode, MPI_Comm comm = MPI_COMM_NULL);
   hid_t id() const { return id_.get(); }
   operator hid_t() const { return id_.get(); }  // NOLINT
@@ -61,10 +65,24 @@ class File {
   MPI_Comm comm_ = MPI_COMM_NULL;
 };
 
+/// What is wrong with `path` as an HDF5 file, without opening it with HDF5: "is a directory, not
+/// an HDF5 file", "is empty (0 bytes)", "is not an HDF5 file" (no HDF5 signature), "is missing";
+/// "" when it exists and starts like an HDF5 file.
+std::string file_problem(const std::string& path);
+
+/// Checks every virtual dataset of the open file `file` (at `path`): each source file must exist,
+/// be an HDF5 file flagged complete (attribute complete = 1), hold the mapped source dataset with
+/// the mapped shape, and carry the same identity attributes (stage_sha256 and, where the joined
+/// file has one, target_sha256) as the joined file. Returns "" when every source is good, else one
+/// line naming the first bad source ("its source /run/curves/shard-0000-of-0002.h5 (for
+/// /train/log10_intensity) is missing"). Never throws for a bad source.
+std::string virtual_source_problem(hid_t file, const std::string& path);
+
 /// True if `path` ("/train/theta") names an existing link below `loc`.
 bool exists(hid_t loc, const std::string& path);
 /// Creates a dataset of `dims` (intermediate groups too), storage allocated at creation so later
-/// row writes change no metadata (a killed writer leaves a readable file).
+/// row writes change no metadata (a killed writer leaves a readable file). Floating-point datasets
+/// are filled with NaN, so a row that was never written can never pass as data.
 H5Id create_dataset(hid_t loc, const std::string& path, hid_t type, const std::vector<hsize_t>& dims);
 H5Id open_dataset(hid_t loc, const std::string& path);
 std::vector<hsize_t> dims(hid_t dataset);
@@ -110,7 +128,9 @@ struct VdsSource {
   std::int64_t rows = 0;
 };
 /// Creates a 1-D ([rows]) or 2-D ([rows, cols], cols > 0) virtual dataset joining `sources`
-/// without copying (HDF5 ≥ 1.10). Serial files only.
+/// without copying (HDF5 ≥ 1.10). Serial files only. Its fill value (what HDF5 returns for rows
+/// whose source is unreachable) is NaN for floating-point types and -1 for integer types, never a
+/// value that passes as data; readers check the sources first (File::open).
 void create_virtual_dataset(hid_t loc, const std::string& path, hid_t type, std::int64_t rows, std::int64_t cols,
                             const std::vector<VdsSource>& sources);
 

@@ -5,6 +5,9 @@
 // goes through the io:: HDF5 layer.
 //
 // Rules shared by all formats:
+//   - the file must be a regular, non-empty file (a directory is an error saying so); a UTF-8
+//     byte-order mark before the first line is ignored;
+//   - the unit of q comes only from the column header, a units/q_unit key or @units (QUnit);
 //   - q must be finite and strictly increasing over the file's rows (a NaN q, an unsorted or a
 //     duplicate q is an error naming the line);
 //   - rows with I ≤ 0 or a non-finite I are masked (dropped from the Curve), counted, and logged;
@@ -20,13 +23,18 @@
 namespace lnpsaxs::io {
 
 enum class CurveFormat { automatic, ascii, csv, nxcansas };
-/// Unit of q in the file. `automatic`: ASCII/CSV headers that say 1/nm, nm^-1, nm-1 or nm⁻¹ mean
-/// nm⁻¹; NXcanSAS uses the Q dataset's `units` attribute; otherwise Å⁻¹.
-enum class QUnit { automatic, inverse_angstrom, inverse_nm };
+/// Unit of q in the file. `automatic`: the unit the file states, and only in one of these places:
+/// the q column's label in the column-header line (ASCII: the last header line whose first label
+/// is q, e.g. "# q (1/nm)  I  sigma"; CSV: the header row), a `q_unit:` or `units:` key line
+/// (leading # allowed), or the NXcanSAS Q dataset's @units. Understood: 1/A, A^-1, 1/angstrom,
+/// Å⁻¹, 1/nm, nm^-1, nm⁻¹, 1/m, m^-1. Free text elsewhere ("sample: Au-20nm-1") is never read as
+/// a unit. Places that disagree are an InputError naming both; none at all: 1/A is assumed, with a
+/// warning giving the q range (Curve::q_unit_source says so). Any other value overrides the file.
+enum class QUnit { automatic, inverse_angstrom, inverse_nm, inverse_metre };
 
 /// "auto" | "ascii" | "csv" | "nxcansas"; throws InputError otherwise.
 CurveFormat parse_curve_format(const std::string& s);
-/// "auto" | "1/A" | "1/nm"; throws InputError otherwise.
+/// "auto" | "1/A" | "1/nm" | "1/m"; throws InputError otherwise.
 QUnit parse_q_unit(const std::string& s);
 
 /// One measured curve, valid points only, in file order.
@@ -41,6 +49,9 @@ struct Curve {
   std::size_t rows_masked = 0;      ///< rows dropped because I ≤ 0 or I is not finite
   std::size_t sigma_unusable = 0;   ///< kept rows whose σ is ≤ 0 or not finite (stored as NaN)
   bool q_from_inverse_nm = false;   ///< q was converted from nm⁻¹ (× 0.1)
+  std::string q_unit = "1/A";       ///< unit of q in the file: "1/A", "1/nm" or "1/m"
+  std::string q_unit_source;        ///< where that unit came from ("FILE:LINE: column header 'q (1/nm)'",
+                                    ///< "given as q_unit / --q-unit", or "assumed: ...")
   std::vector<std::string> header;  ///< leading text lines (ASCII/CSV)
   std::vector<std::pair<std::string, std::string>> metadata;  ///< `key: value` lines / HDF5 attributes
   bool has_sigma() const { return !sigma.empty(); }
