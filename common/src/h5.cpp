@@ -542,12 +542,15 @@ std::string source_file_problem(const std::string& file, const VdsVisit& v) {
   if (const std::string p = file_problem(file); !p.empty()) return p;
   try {
     File f = File::open(file, File::Mode::read);
-    std::int64_t complete = 0;
-    try {
-      complete = has_attr(f, "complete") ? attr_int(f, "complete") : 0;
-    } catch (const std::exception&) {
+    // lnpsaxs outputs carry `complete`; a plain HDF5 file joined by a plain file has none to check.
+    if (has_attr(f, "complete") || !v.stage_sha.empty()) {
+      std::int64_t complete = 0;
+      try {
+        complete = has_attr(f, "complete") ? attr_int(f, "complete") : 0;
+      } catch (const std::exception&) {
+      }
+      if (complete != 1) return "is not flagged complete";
     }
-    if (complete != 1) return "is not flagged complete";
     if (!v.stage_sha.empty() && root_attr(f, "stage_sha256") != v.stage_sha) {
       return "was made under another config than the join (stage_sha256 differs)";
     }

@@ -209,7 +209,15 @@ int run(int argc, char** argv) {
   io::write_dataset<double>(f, "/rmse_log_full", {nr}, rmse_full.data());
   io::write_dataset<float>(f, "/curve", {nr, q.size()}, curve.data());
   io::write_dataset<std::int64_t>(f, "/steps", {nr}, steps.data());
-  if (!partial) w.commit();
+  w.commit();
+  if (partial) {
+    // What an interrupted fit leaves: fits.h5.partial with complete = 0. (A writer destroyed
+    // without commit removes a partial holding nothing resumable, so build it from the whole file.)
+    const std::string final_path = (dir / "fits.h5").string();
+    io::atomic_rename(final_path, io::partial_path(final_path));
+    io::File pf = io::File::open(io::partial_path(final_path), io::File::Mode::readwrite);
+    io::set_attr(pf, "complete", std::int64_t{0});
+  }
   return 0;
 }
 

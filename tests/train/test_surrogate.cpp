@@ -62,12 +62,23 @@ void write_run(const Surrogate& s, const std::string& run, bool commit = true) {
   s.save_weights(weights);
   std::ifstream in(weights, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  lnpsaxs::io::CheckpointWriter w((fs::path(run) / lnpsaxs::surrogate::kMetadataFile).string(), provenance("train"),
-                                  MPI_COMM_NULL, false);
-  lnpsaxs::surrogate::write_metadata(w.id(), s.metadata());
-  lnpsaxs::io::set_attr(w.id(), "weights_file", std::string("weights.pt"));
-  lnpsaxs::io::set_attr(w.id(), "weights_sha256", lnpsaxs::sha256_hex(bytes));
-  if (commit) w.commit();
+  const std::string meta_path = (fs::path(run) / lnpsaxs::surrogate::kMetadataFile).string();
+  auto fill = [&](hid_t f) {
+    lnpsaxs::surrogate::write_metadata(f, s.metadata());
+    lnpsaxs::io::set_attr(f, "weights_file", std::string("weights.pt"));
+    lnpsaxs::io::set_attr(f, "weights_sha256", lnpsaxs::sha256_hex(bytes));
+  };
+  if (!commit) {
+    // What a killed train leaves behind: NAME.partial with complete = 0 (a CheckpointWriter that is
+    // destroyed without commit removes a partial that holds nothing resumable).
+    lnpsaxs::io::File f = lnpsaxs::io::File::create(lnpsaxs::io::partial_path(meta_path));
+    lnpsaxs::io::write_provenance(f, provenance("train"));
+    fill(f);
+    return;
+  }
+  lnpsaxs::io::CheckpointWriter w(meta_path, provenance("train"), MPI_COMM_NULL, false);
+  fill(w.id());
+  w.commit();
 }
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }

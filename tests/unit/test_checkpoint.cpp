@@ -119,7 +119,9 @@ TEST_CASE("attributes round-trip") {
   CHECK_FALSE(io::has_attr(f, "nope"));
   CHECK_THROWS_AS(io::attr_int(f, "nope"), lnpsaxs::RuntimeFailure);
   CHECK_THROWS_AS(io::open_dataset(f, "/missing/x"), lnpsaxs::RuntimeFailure);
-  CHECK_THROWS_AS(io::File::open(dir / "missing.h5", io::File::Mode::read), lnpsaxs::RuntimeFailure);
+  // A missing, empty or non-HDF5 file is the user's input problem, said as such.
+  CHECK_THROWS_WITH_AS(io::File::open(dir / "missing.h5", io::File::Mode::read), doctest::Contains("missing.h5 is missing"),
+                       lnpsaxs::InputError);
 }
 
 TEST_CASE("a virtual dataset over two shard files reads back as one dataset") {
