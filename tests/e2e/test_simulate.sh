@@ -30,13 +30,15 @@ for split in train test; do
   same "$WORK/np1/curves.h5" "$WORK/th2/curves.h5" /$split/log10_intensity
 done
 # The torch reference draws other noise: its curves agree with the cpu backend's statistically
-# (2 realisations here: within 0.5 decade everywhere), and the shard records the backend.
+# (2 realisations here, so single points scatter by up to ~0.5 decade near form-factor minima: the
+# typical and the mean difference are what must be small), and the shard records the backend.
 /usr/bin/python3 - "$WORK/np1/curves.h5" "$WORK/torch/curves.h5" <<'PY' && pass "torch and cpu curves agree (not bit for bit)" || fail "torch vs cpu curves"
 import sys, h5py, numpy as np
 a = h5py.File(sys.argv[1], "r")["train/log10_intensity"][...]
 b = h5py.File(sys.argv[2], "r")["train/log10_intensity"][...]
-d = np.abs(a - b)
-assert d.max() < 0.5 and d.max() > 0, d.max()
+d = a.astype(np.float64) - b
+assert np.median(np.abs(d)) < 0.15 and abs(d.mean()) < 0.05 and np.abs(d).max() > 0, (np.median(np.abs(d)), d.mean())
+print("torch vs cpu: median |d log10 I| = %.3f, mean d = %.4f, max |d| = %.3f" % (np.median(np.abs(d)), d.mean(), np.abs(d).max()))
 PY
 h5dump -a backend "$WORK/torch/curves/shard-0000-of-0001.h5" | grep -q '"torch"' && pass "shard records backend torch" || fail "no backend attribute"
 h5dump -a backend "$WORK/np1/curves/shard-0000-of-0001.h5" | grep -q '"cpu"' && pass "shard records backend cpu" || fail "no cpu backend attribute"
