@@ -30,6 +30,16 @@ add_library(lnpsaxs_torch INTERFACE)
 target_link_libraries(lnpsaxs_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(lnpsaxs_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 
+# --- FFTW3 (single and double precision): the cpu simulator backend (stages/simulate/cpu) ------
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LNPSAXS_FFTW3 REQUIRED IMPORTED_TARGET fftw3f fftw3)
+if(NOT LNPSAXS_FFTW3_FOUND)
+  message(FATAL_ERROR "lnpsaxs needs FFTW3 (fftw3f and fftw3): apt-get install libfftw3-dev, "
+                      "or run tools/install-deps.sh.")
+endif()
+add_library(lnpsaxs_fftw3 INTERFACE)
+target_link_libraries(lnpsaxs_fftw3 INTERFACE PkgConfig::LNPSAXS_FFTW3)
+
 # --- config, CLI, logging, hashing, tests ------------------------------------------------------
 find_package(yaml-cpp REQUIRED)                       # target: yaml-cpp (0.7 has no namespace)
 find_package(Boost 1.71 REQUIRED COMPONENTS program_options)   # + header-only Boost.Random

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Simulator benchmark on this CPU (issue 3): per-realisation time and peak memory for
-# N = 64, 128, 256 (1 and 2 threads; each in its own process), and throughput of lnpsaxs-simulate
-# with 1 vs 2 MPI ranks (1 thread each) on the same items. Ratios in one run are what count on
-# shared machines; absolute times vary. Set BENCH_N512=1 to also time the paper grid (2.3 GB).
-#   tools/bench_simulate.sh [BUILD_DIR]     (default: build)
+# Simulator benchmark on this CPU (issues 3 and 15, docs/cpu.md): per-realisation time and peak
+# memory of the fused cpu backend beside the floor measured in the same process (one FFTW C2R of N³
+# at FFTW_MEASURE and one streaming pass), N = 256 and 512, 1 and 2 threads (each in its own
+# process), the LibTorch reference at N = 256, and the throughput of lnpsaxs-simulate with 1 vs 2
+# MPI ranks (1 thread each) on the same items. Ratios in one run are what count on shared machines;
+# absolute times vary (the cpu columns are process CPU time, robust to other load).
+#   tools/bench_simulate.sh [BUILD_DIR]     (default: build; BENCH_SIZES="256 512" to change N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}/bin
 [ -x "$B/lnpsaxs-bench-simulate" ] || { echo "bench_simulate: $B/lnpsaxs-bench-simulate not built" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+echo "== load: $(uptime)"
 echo "== one realisation (box 2560 Å, Δx = 2560/N, N_f = 2N, 300 q)"
-sizes="64 128 256"; [ "${BENCH_N512:-0}" = 1 ] && sizes="$sizes 512"
-for n in $sizes; do
-  for t in 1 2; do "$B/lnpsaxs-bench-simulate" "$n" "$t" 3; done
+for n in ${BENCH_SIZES:-256 512}; do
+  for t in 1 2; do "$B/lnpsaxs-bench-simulate" "$n" "$t" 3 cpu "$W"; done
+  if [ "$n" -le 256 ]; then "$B/lnpsaxs-bench-simulate" "$n" 1 2 torch; fi
 done
 
 echo "== lnpsaxs-simulate throughput, 1 vs 2 ranks (N = 64, Δx = 10 Å, 4 realisations, 64 items)"
-W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 cat > "$W/bench.yaml" <<YAML
 run: {dir: $W/run, seed: 1}
 parameters: {radius: [100.0, 250.0]}

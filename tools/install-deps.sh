@@ -15,6 +15,7 @@ PACKAGES=(
   libhdf5-openmpi-dev hdf5-tools              # parallel HDF5 + h5dump/h5diff
   libyaml-cpp-dev libboost-program-options-dev libboost-dev   # config, CLI, Boost.Random
   libspdlog-dev libfmt-dev libssl-dev         # logging, SHA-256
+  libfftw3-dev                                # FFTW3 (float + double): the cpu simulator backend
   doctest-dev                                 # unit tests
   # pipeline tests on a real single-node SLURM
   slurm-wlm munge

@@ -156,8 +156,9 @@ Schema build() {
                  "reuse one set of n noise fields for every θ (reference code) instead of fresh ones per item"));
   s.add(choice_key("simulate.interior", "grf", {"grf", "homogeneous"},
                    "core interior: the GRF model, or constant 1 + delta_rho_int (analytic check)"));
-  s.add(choice_key("simulate.backend", "torch", {"torch", "cuda"},
-                   "simulator: the LibTorch reference (device from execution.device) or the fused CUDA path "
+  s.add(choice_key("simulate.backend", "auto", {"auto", "cpu", "torch", "cuda"},
+                   "simulator: auto (cuda on a rank that sees a GPU, else cpu), the fused CPU path (FFTW3, "
+                   "docs/cpu.md), the LibTorch reference (device from execution.device) or the fused CUDA path "
                    "(one GPU per rank; needs a CUDA build, docs/gpu.md)"));
 
   // --- the later stages declare their own keys --------------------------------------------------

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "grf_simulator.h"
+#include "simulate_stage.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
 #include "lnpsaxs/log.h"
@@ -208,7 +209,10 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
   grid.n_fft = grid.n;
   grid.smooth_sigma_px = ctx.cfg.real("simulate.smooth_sigma_px");
   grid.radial_sigma = ctx.cfg.real("simulate.radial_sigma");
-  const sim::GrfSimulator simulator(grid, {M_PI / grid.dx}, c10::Device(c10::kCPU), sim::Interior::grf);
+  // The run's simulator backend (simulate.backend), on the slice grid; one q point is enough.
+  const std::unique_ptr<sim::Simulator> sim_ptr = simulate::simulator_from_config(
+      ctx, grid, {M_PI / grid.dx}, sim::Interior::grf, torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size()));
+  const sim::Simulator& simulator = *sim_ptr;
   const std::int64_t n = grid.n;
   std::vector<float> slices;
   std::vector<double> radii, cores;
@@ -231,12 +235,8 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
                 a.groups[gi].name, val("m_r"), n, grid.dx, s.radius);
     }
     const std::uint64_t key = rng::derive_key(seed, rng::Stream::analyze, name_hash(fits.target), gi);
-    torch::NoGradGuard no_grad;
-    const at::Tensor field = simulator.standardised_field(s, key);
-    const at::Tensor sig = torch::sigmoid(field.to(torch::kFloat64));
-    const double mean_s = sig.mean().item<double>();
-    const at::Tensor interior = (sig.select(2, n / 2) - mean_s + 1.0 + s.delta_rho_int).contiguous();
-    const double* in = interior.data_ptr<double>();
+    const std::vector<double> interior = simulator.interior_slice(s, key);
+    const double* in = interior.data();
     const double r_core = std::max(s.radius - s.shell_thickness, 0.0);
     for (std::int64_t i = 0; i < n; ++i) {
       for (std::int64_t j = 0; j < n; ++j) {

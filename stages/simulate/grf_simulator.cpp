@@ -355,13 +355,26 @@ void GrfSimulator::validate(const Structure& s) const {
              s.shell_thickness));
   if (!finite(s.rho_rel)) fail(cat("structure: rho_rel must be finite, got ", s.rho_rel));
   if (!finite(s.delta_rho_int)) fail(cat("structure: delta_rho_int must be finite, got ", s.delta_rho_int));
-  if (interior_ == Interior::grf) {
-    if (!(s.w >= 0.0 && s.w <= 1.0)) fail(cat("structure: w must lie in [0, 1], got ", s.w));
-    const std::pair<const char*, double> pos[] = {
-        {"m_q1", s.m_q1}, {"m_q2", s.m_q2}, {"s_q1", s.s_q1}, {"s_q2", s.s_q2}};
-    for (const auto& [name, v] : pos)
-      if (!(v > 0.0) || !finite(v)) fail(cat("structure: ", name, " must be > 0 Å⁻¹, got ", v));
+  if (interior_ == Interior::grf) validate_grf_spectrum(s);
+}
+
+void validate_grf_spectrum(const Structure& s) {
+  if (!(s.w >= 0.0 && s.w <= 1.0)) fail(cat("structure: w must lie in [0, 1], got ", s.w));
+  const std::pair<const char*, double> pos[] = {
+      {"m_q1", s.m_q1}, {"m_q2", s.m_q2}, {"s_q1", s.s_q1}, {"s_q2", s.s_q2}};
+  for (const auto& [name, v] : pos)
+    if (!(v > 0.0) || !finite(v)) fail(cat("structure: ", name, " must be > 0 Å⁻¹, got ", v));
+}
+
+std::vector<float> spectral_filter_table(std::int64_t n, double delta_q_3d, const Structure& s) {
+  const std::int64_t r2_max = 3 * (n / 2) * (n / 2);
+  std::vector<float> table(static_cast<std::size_t>(r2_max + 1), 0.0f);  // [0] = DC = 0
+  for (std::int64_t r2 = 1; r2 <= r2_max; ++r2) {
+    const double qq = delta_q_3d * std::sqrt(static_cast<double>(r2));
+    table[static_cast<std::size_t>(r2)] =
+        static_cast<float>(std::sqrt(physics::grf_power_spectrum(qq, s.w, s.m_q1, s.s_q1, s.m_q2, s.s_q2)));
   }
+  return table;
 }
 
 // ---- pipeline ------------------------------------------------------------------------------------
@@ -371,14 +384,10 @@ at::Tensor GrfSimulator::spectral_filter(const Structure& s) const {
   validate(s);
   at::NoGradGuard no_grad;
   const std::int64_t n = grid_.n;
-  const std::int64_t r2_max = 3 * (n / 2) * (n / 2);
-  std::vector<double> table(static_cast<std::size_t>(r2_max + 1), 0.0);  // [0] = DC = 0
-  const double dq = delta_q_3d();
-  for (std::int64_t r2 = 1; r2 <= r2_max; ++r2) {
-    const double qq = dq * std::sqrt(static_cast<double>(r2));
-    table[r2] = std::sqrt(physics::grf_power_spectrum(qq, s.w, s.m_q1, s.s_q1, s.m_q2, s.s_q2));
-  }
-  const at::Tensor t = cpu_tensor(table, {r2_max + 1}).to(at::kFloat).to(device_);
+  std::vector<float> table = spectral_filter_table(n, delta_q_3d(), s);
+  const auto size = static_cast<std::int64_t>(table.size());
+  const at::Tensor t =
+      at::from_blob(table.data(), {size}, at::TensorOptions().dtype(at::kFloat)).clone().to(device_);
   return t.index_select(0, r2_index_.reshape({-1})).view({n, n, n / 2 + 1});
 }
 

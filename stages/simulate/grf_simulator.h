@@ -78,6 +78,15 @@ std::array<float, 2> normal_pair(std::uint32_t a, std::uint32_t b);
 /// would collide about 300 times.) Cost ≈ 5 ns per value per core.
 at::Tensor white_noise(std::int64_t n, std::uint64_t key);
 
+/// The GRF spectrum checks of GrfSimulator::validate, shared by every backend: w in [0, 1] and
+/// m_q1, m_q2, s_q1, s_q2 > 0 and finite. Throws lnpsaxs::InputError naming the value.
+void validate_grf_spectrum(const Structure& s);
+
+/// √P(Δq_3D·√k²) for every integer k² ∈ [0, 3·(N/2)²], float32 (P evaluated in double, then
+/// rounded), entry 0 (DC) = 0: the table every backend's spectral filter looks up by the integer
+/// |k|² of a mode. Δq_3D = 2π/(N·Δx) [Å⁻¹]. Does not validate s.
+std::vector<float> spectral_filter_table(std::int64_t n, double delta_q_3d, const Structure& s);
+
 class GrfSimulator {
  public:
   /// Builds the radial-average weights (and for Interior::grf the |q|² index of the 3-D grid) on

@@ -1,14 +1,14 @@
 #include "simulate_stage.h"
 
-#include <torch/torch.h>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 #include "grf_cuda.h"
+#include "simulator.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/join_lock.h"
 #include "lnpsaxs/log.h"
@@ -82,9 +82,6 @@ void write_settings(hid_t obj, const config::Config& cfg) {
 
 const char* kSplits[] = {"train", "test"};
 
-/// log10 of the mean curve of a structure over keys, rounded to float32 (what is stored), [n_q].
-using Log10Curve = std::function<std::vector<double>(const sim::Structure&, const std::vector<std::uint64_t>&)>;
-
 /// Rows [r.begin, r.end) of params.h5 /<split>/theta, row-major [r.size(), 9].
 std::vector<double> read_theta(const std::string& params, const std::string& split, const mpi::Range& r) {
   io::File f = io::File::open(params, io::File::Mode::read);
@@ -103,7 +100,7 @@ std::int64_t split_size(const std::string& params, const std::string& split) {
 }
 
 /// Computes this rank's items of one split (sharded, resumable, collective: io::run_item_loop).
-void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const Log10Curve& log10_curve,
+void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const sim::Simulator& simulator,
                     std::int64_t n_q, const std::string& params, const std::string& split) {
   const config::Config& cfg = ctx.cfg;
   io::ItemLoop loop;
@@ -130,7 +127,9 @@ void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const 
           structure_from_theta(&theta[static_cast<std::size_t>((item - mine.begin) * ParameterSpace::kDim)]);
       std::vector<std::uint64_t> keys;
       for (std::int64_t r = 0; r < n_real; ++r) keys.push_back(realisation_key(seed, test_split, item, r, crn));
-      const std::vector<double> y = log10_curve(s, keys);
+      std::vector<double> y = simulator.mean_intensity(s, keys);
+      // float32 is what is stored: round here so the finiteness check sees the stored values.
+      for (double& v : y) v = static_cast<double>(static_cast<float>(std::log10(v)));
       const double* p = y.data();
       for (std::int64_t j = 0; j < n_q; ++j) {
         if (!std::isfinite(p[j])) {
@@ -162,6 +161,33 @@ std::uint64_t realisation_key(std::uint64_t seed, bool test_split, std::int64_t 
 
 void validate_grid(const config::Config& cfg, const sim::GrfSimulator& simulator) {
   validate_grid(cfg, simulator.max_radius());
+}
+
+sim::Backend backend_from_config(const cli::StageContext& ctx) {
+  if (ctx.opts.vm.count("backend")) return sim::resolve_backend(ctx.opts.vm["backend"].as<std::string>(), "--backend");
+  return sim::resolve_backend(ctx.cfg.string("simulate.backend"), "simulate.backend");
+}
+
+std::string fftw_wisdom_dir(const cli::StageContext& ctx) {
+  const char* env = std::getenv("LNPSAXS_FFTW_WISDOM_DIR");
+  return env != nullptr && *env != '\0' ? std::string(env) : ctx.path("fftw");
+}
+
+std::unique_ptr<sim::Simulator> simulator_from_config(const cli::StageContext& ctx, const sim::GridSpec& grid,
+                                                      const std::vector<double>& q, sim::Interior interior,
+                                                      int threads) {
+  sim::SimulatorOptions o;
+  o.backend = backend_from_config(ctx);
+  o.threads = std::max(1, threads);
+  o.fftw_wisdom_dir = fftw_wisdom_dir(ctx);
+  if (o.backend == sim::Backend::torch) o.torch_device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
+  if (o.backend == sim::Backend::cuda) {
+    const int devices = sim::cuda_device_count();  // NotCompiled (exit 2) in a build without CUDA
+    if (devices == 0)
+      throw InputError("simulate.backend = cuda: no CUDA device is visible on this node (use auto, cpu or torch)");
+    o.cuda_device = ctx.mpi.local_rank() % devices;  // one rank per GPU
+  }
+  return sim::make_simulator(grid, q, interior, o);
 }
 
 void validate_grid(const config::Config& cfg, double max_radius) {
@@ -259,52 +285,18 @@ void run(cli::StageContext& ctx) {
   validate_grid(ctx.cfg);  // config errors first: they need no input
   const std::string params = ctx.require_input("params.h5", "sample");
   const std::string shard_path = ctx.path(shard_file(ctx.opts.shard, ctx.opts.num_shards));
-  const std::string backend =
-      ctx.opts.vm.count("backend") ? ctx.opts.vm["backend"].as<std::string>() : ctx.cfg.string("simulate.backend");
-  if (backend != "torch" && backend != "cuda")
-    throw InputError("--backend must be torch or cuda, got '" + backend + "'");
   if (ctx.needs_work(shard_path)) {
     const int threads = torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
-    // One of the two simulators; the item loop sees only log10_curve.
-    std::unique_ptr<sim::GrfSimulator> torch_sim;
-    std::unique_ptr<sim::GrfSimulatorCuda> cuda_sim;
-    Log10Curve log10_curve;
-    std::string device_name;
-    if (backend == "cuda") {
-      const int devices = sim::cuda_device_count();  // NotCompiled (exit 2) in a build without CUDA
-      if (devices == 0)
-        throw InputError((ctx.opts.vm.count("backend") ? std::string("--backend cuda")
-                                                       : ctx.cfg.where("simulate.backend") + "backend cuda") +
-                         ": no CUDA device is visible on this node");
-      const int device = ctx.mpi.local_rank() % devices;  // one GPU per rank
-      cuda_sim = std::make_unique<sim::GrfSimulatorCuda>(grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), device,
-                                                         interior_from_config(ctx.cfg));
-      validate_grid(ctx.cfg, cuda_sim->max_radius());
-      device_name = "cuda:" + std::to_string(device) + " " + sim::cuda_device_name(device) + " (fused CUDA backend)";
-      log10_curve = [&cuda_sim](const sim::Structure& s, const std::vector<std::uint64_t>& keys) {
-        std::vector<double> y = cuda_sim->mean_intensity(s, keys);
-        for (double& v : y) v = static_cast<double>(static_cast<float>(std::log10(v)));
-        return y;
-      };
-    } else {
-      const c10::Device device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
-      torch_sim = std::make_unique<sim::GrfSimulator>(grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), device,
-                                                      interior_from_config(ctx.cfg));
-      validate_grid(ctx.cfg, *torch_sim);
-      device_name = device.str() + " (LibTorch)";
-      log10_curve = [&torch_sim](const sim::Structure& s, const std::vector<std::uint64_t>& keys) {
-        // float32 is what is stored: round here so the finiteness check sees the stored values.
-        const at::Tensor y =
-            torch_sim->mean_intensity(s, keys).log10().to(torch::kCPU, torch::kFloat32).to(torch::kFloat64).contiguous();
-        return std::vector<double>(y.data_ptr<double>(), y.data_ptr<double>() + y.numel());
-      };
-    }
+    const std::unique_ptr<sim::Simulator> simulator = simulator_from_config(
+        ctx, grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), interior_from_config(ctx.cfg), threads);
+    validate_grid(ctx.cfg, simulator->max_radius());
+    const std::string backend = sim::backend_name(simulator->backend());
     const std::vector<double> q = q_grid_from_config(ctx.cfg);
     if (ctx.root()) {
       std::error_code ec;
       fs::create_directories(ctx.path("curves"), ec);
       log::info("shard {}/{} on {} rank(s), {} thread(s) each, device {}: N = {}, Δx = {} Å, N_f = {}, n = {} realisations, {} q points",
-                ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, device_name, ctx.cfg.integer("simulate.grid_n"),
+                ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, simulator->description(), ctx.cfg.integer("simulate.grid_n"),
                 ctx.cfg.real("simulate.dx"), ctx.cfg.integer("simulate.n_fft"), ctx.cfg.integer("simulate.realisations"),
                 ctx.cfg.integer("q.n"));
     }
@@ -317,9 +309,16 @@ void run(cli::StageContext& ctx) {
       io::set_attr(writer.id(), "num_shards", std::int64_t{ctx.opts.num_shards});
       write_settings(writer.id(), ctx.cfg);
       io::set_attr(writer.id(), "backend", backend);
+    } else {
+      // Curves of different backends differ in their noise: a shard is finished by the backend that began it.
+      const std::string begun = io::has_attr(writer.id(), "backend") ? io::attr_string(writer.id(), "backend") : backend;
+      if (begun != backend)
+        throw InputError(shard_path + ".partial was begun with the " + begun + " simulator backend, this run uses " +
+                         backend + " (simulate.backend / --backend): rerun with --backend " + begun +
+                         " or --force to start the shard again");
     }
     for (const char* split : kSplits)
-      simulate_split(ctx, writer, log10_curve, static_cast<std::int64_t>(q.size()), params, split);
+      simulate_split(ctx, writer, *simulator, static_cast<std::int64_t>(q.size()), params, split);
     writer.commit();
     if (ctx.root()) log::info("shard complete: {}", shard_path);
   }

@@ -1,7 +1,5 @@
 #include "synth_stage.h"
 
-#include <torch/torch.h>
-
 #include <cstdio>
 #include <filesystem>
 
@@ -165,10 +163,11 @@ void run(cli::StageContext& ctx) {
   simulate::validate_grid(ctx.cfg);
   const std::string shard_path = ctx.path(shard_file(ctx.opts.shard, ctx.opts.num_shards));
   if (ctx.needs_work(shard_path)) {
-    const c10::Device device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
-    torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
-    const sim::GrfSimulator simulator(simulate::grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), device,
-                                      sim::Interior::grf);
+    const int threads = torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
+    const std::unique_ptr<sim::Simulator> sim_ptr = simulate::simulator_from_config(
+        ctx, simulate::grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), sim::Interior::grf, threads);
+    const sim::Simulator& simulator = *sim_ptr;
+    if (ctx.root()) log::info("simulator: {}", simulator.description());
     const auto trunc = ctx.cfg.range("synth.truncation");
     if (trunc.second > simulator.max_radius()) {
       throw ConfigError(ctx.cfg.where("synth.truncation") + "largest radius " + std::to_string(trunc.second) +
@@ -200,10 +199,9 @@ void run(cli::StageContext& ctx) {
         for (std::int64_t p : items) {
           sim::Structure s = c.structure;
           s.radius = draw_radius(ctx.cfg, c, seed, p);
-          at::Tensor y = simulator.realisation(s, rng::derive_key(seed, rng::Stream::synth, particle_id(id, p), 1))
-                             .to(torch::kCPU, torch::kFloat64)
-                             .contiguous();
-          rows.insert(rows.end(), y.data_ptr<double>(), y.data_ptr<double>() + n_q);
+          const std::vector<double> y =
+              simulator.realisation(s, rng::derive_key(seed, rng::Stream::synth, particle_id(id, p), 1));
+          rows.insert(rows.end(), y.begin(), y.end());
           radii.push_back(s.radius);
         }
         return std::vector<std::vector<double>>{std::move(rows), std::move(radii)};

@@ -1,8 +1,15 @@
-// lnpsaxs-bench-simulate: time and peak memory of one GRF realisation on this CPU.
-//   lnpsaxs-bench-simulate N [THREADS=1] [REPS=3]
+// lnpsaxs-bench-simulate: time and peak memory of one GRF realisation on this CPU, beside the
+// floor measured in the same process.
+//   lnpsaxs-bench-simulate N [THREADS=1] [REPS=3] [BACKEND=cpu|torch|both] [WISDOM_DIR]
 // Grid: N³ voxels of Δx = 2560/N Å (the paper's 2560 Å box), N_f = 2N, 300 q on [0.001, 0.2]
-// (capped at the Nyquist limit). Prints one line; run each N in its own process so that the peak
-// resident memory (getrusage) belongs to that N. Used by tools/bench_simulate.sh.
+// (capped at the Nyquist limit). The floor (cpu backend, printed first): one FFTW single-precision
+// C2R of N³ in place at FFTW_MEASURE on one thread, and one streaming read + write pass over N³
+// floats; the cpu realisation is printed as a ratio to (C2R + 3 passes), the issue-15 bound being
+// 1.5. Run each N in its own process so that the peak resident memory (getrusage) belongs to that
+// N (the floor's buffer is freed before the simulator is built and is smaller than its field).
+// WISDOM_DIR keeps the FFTW plans between runs (the 512³ floor plan takes seconds to measure).
+// Used by tools/bench_simulate.sh.
+#include <fftw3.h>
 #include <sys/resource.h>
 
 #include <ATen/Parallel.h>
@@ -13,33 +20,82 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <string>
+#include <vector>
 
+#include "grf_cpu.h"
 #include "grf_simulator.h"
 #include "lnpsaxs/q_grid.h"
 
 using namespace lnpsaxs;
 
-int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help") {
-    std::printf("usage: lnpsaxs-bench-simulate N [THREADS=1] [REPS=3]\n");
-    return argc < 2 ? 2 : 0;
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+double peak_rss_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+struct Floor {
+  double c2r_ms = 0, pass_ms = 0;          // wall, minimum over the repeats
+  double c2r_cpu_ms = 0, pass_cpu_ms = 0;  // process CPU time, minimum over the repeats
+};
+double cpu_now_ms() { return 1000.0 * static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+
+/// One in-place FFTW C2R of N³ (FFTW_MEASURE, 1 thread) and one read + write pass over N³ floats:
+/// minimum over `reps` runs each.
+Floor measure_floor(std::int64_t n, int reps, const std::string& wisdom) {
+  const std::size_t nh = static_cast<std::size_t>(n / 2 + 1), cols = static_cast<std::size_t>(n * n);
+  auto* buf = static_cast<fftwf_complex*>(fftwf_malloc(cols * nh * sizeof(fftwf_complex)));
+  const std::string file = wisdom.empty() ? "" : wisdom + "/bench-floor-N" + std::to_string(n) + "-f32.wisdom";
+  if (!file.empty()) fftwf_import_wisdom_from_filename(file.c_str());
+  const int ni = static_cast<int>(n);
+  const auto t0 = Clock::now();
+  fftwf_plan p = fftwf_plan_dft_c2r_3d(ni, ni, ni, buf, reinterpret_cast<float*>(buf), FFTW_MEASURE);
+  const double plan_s = ms(t0, Clock::now()) / 1000.0;
+  if (!file.empty()) fftwf_export_wisdom_to_filename(file.c_str());
+  Floor f{1e300, 1e300, 1e300, 1e300};
+  auto* r = reinterpret_cast<float*>(buf);
+  for (int k = 0; k < reps + 1; ++k) {
+    for (std::size_t e = 0; e < cols * nh; ++e) {  // a fresh, valid spectrum each time (C2R destroys it)
+      buf[e][0] = static_cast<float>((e * 2654435761u) % 1000) * 1e-3f;
+      buf[e][1] = 0.0f;
+    }
+    const auto a = Clock::now();
+    const double ca = cpu_now_ms();
+    fftwf_execute(p);
+    const double cb = cpu_now_ms();
+    const auto b = Clock::now();
+    if (k > 0) f.c2r_ms = std::min(f.c2r_ms, ms(a, b));
+    if (k > 0) f.c2r_cpu_ms = std::min(f.c2r_cpu_ms, cb - ca);
   }
-  const std::int64_t n = std::atoll(argv[1]);
-  const int threads = argc > 2 ? std::atoi(argv[2]) : 1;
-  const int reps = argc > 3 ? std::atoi(argv[3]) : 3;
-  at::set_num_threads(threads);
-  sim::GridSpec g;
-  g.n = n;
-  g.dx = 2560.0 / static_cast<double>(n);
-  g.n_fft = 2 * n;
-  const auto q = linear_q_grid(0.001, std::min(0.2, M_PI / g.dx), 300);
-  using clock = std::chrono::steady_clock;
-  auto ms = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-  const auto t0 = clock::now();
-  const sim::GrfSimulator simulator(g, q, c10::Device(c10::kCPU));
-  const auto t1 = clock::now();
+  const std::size_t total = cols * static_cast<std::size_t>(n);  // N³ floats (the first N³ of the buffer)
+  for (int k = 0; k < reps + 1; ++k) {
+    const auto a = Clock::now();
+    const double ca = cpu_now_ms();
+    for (std::size_t e = 0; e < total; ++e) r[e] = r[e] * 0.5f + 1.0f;
+    const double cb = cpu_now_ms();
+    const auto b = Clock::now();
+    if (k > 0) f.pass_ms = std::min(f.pass_ms, ms(a, b));
+    if (k > 0) f.pass_cpu_ms = std::min(f.pass_cpu_ms, cb - ca);
+  }
+  volatile float sink = r[total / 2];
+  (void)sink;
+  fftwf_destroy_plan(p);
+  fftwf_free(buf);
+  std::printf("N=%-4lld floor (1 thread, wall / cpu): FFTW C2R of N^3 %8.1f / %8.1f ms (FFTW_MEASURE plan %.1f s), "
+              "one streaming read+write pass %7.1f / %7.1f ms, C2R + 3 passes %8.1f / %8.1f ms\n",
+              static_cast<long long>(n), f.c2r_ms, f.c2r_cpu_ms, plan_s, f.pass_ms, f.pass_cpu_ms,
+              f.c2r_ms + 3 * f.pass_ms, f.c2r_cpu_ms + 3 * f.pass_cpu_ms);
+  return f;
+}
+
+sim::Structure particle(double max_radius) {
   sim::Structure s;
-  s.radius = std::min(250.0, simulator.max_radius());
+  s.radius = std::min(250.0, max_radius);
   s.shell_thickness = 50;
   s.rho_rel = 1.1;
   s.delta_rho_int = -0.2;
@@ -48,23 +104,83 @@ int main(int argc, char** argv) {
   s.m_q2 = 0.12;
   s.s_q1 = 0.02;
   s.s_q2 = 0.05;
-  simulator.realisation(s, 1);  // warm-up: plans, allocations
-  double best = 1e300, sum = 0, best_cpu = 1e300;
-  for (int r = 0; r < reps; ++r) {
-    const auto a = clock::now();
-    const std::clock_t ca = std::clock();
-    simulator.realisation(s, 2 + static_cast<std::uint64_t>(r));
-    const std::clock_t cb = std::clock();
-    const auto b = clock::now();
-    best = std::min(best, ms(a, b));
-    sum += ms(a, b);
-    best_cpu = std::min(best_cpu, 1000.0 * static_cast<double>(cb - ca) / CLOCKS_PER_SEC);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help") {
+    std::printf("usage: lnpsaxs-bench-simulate N [THREADS=1] [REPS=3] [BACKEND=cpu|torch|both] [WISDOM_DIR]\n");
+    return argc < 2 ? 2 : 0;
   }
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  std::printf("N=%-4lld dx=%5.2f A  N_f=%-5lld threads=%d  setup %8.1f ms  realisation min %9.1f ms  mean %9.1f ms  "
-              "cpu %9.1f ms  peak RSS %7.0f MB\n",
-              static_cast<long long>(n), g.dx, static_cast<long long>(g.n_fft), threads, ms(t0, t1), best, sum / reps,
-              best_cpu, static_cast<double>(ru.ru_maxrss) / 1024.0);
+  const std::int64_t n = std::atoll(argv[1]);
+  const int threads = argc > 2 ? std::atoi(argv[2]) : 1;
+  const int reps = argc > 3 ? std::atoi(argv[3]) : 3;
+  const std::string backend = argc > 4 ? argv[4] : "cpu";
+  const std::string wisdom = argc > 5 ? argv[5] : "";
+  if (backend != "cpu" && backend != "torch" && backend != "both") {
+    std::fprintf(stderr, "lnpsaxs-bench-simulate: BACKEND must be cpu, torch or both, got '%s'\n", backend.c_str());
+    return 2;
+  }
+  at::set_num_threads(threads);
+  sim::GridSpec g;
+  g.n = n;
+  g.dx = 2560.0 / static_cast<double>(n);
+  g.n_fft = 2 * n;
+  const auto q = linear_q_grid(0.001, std::min(0.2, M_PI / g.dx), 300);
+
+  if (backend != "torch") {
+    const Floor floor = measure_floor(n, reps, wisdom);
+    const auto t0 = Clock::now();
+    const sim::GrfSimulatorCpu simulator(g, q, sim::Interior::grf, sim::CpuOptions{threads, wisdom});
+    const auto t1 = Clock::now();
+    const sim::Structure s = particle(simulator.max_radius());
+    simulator.realisation(s, 1);  // warm-up
+    double best = 1e300, sum = 0, best_cpu = 1e300;
+    for (int r = 0; r < reps; ++r) {
+      const auto a = Clock::now();
+      const std::clock_t ca = std::clock();
+      simulator.realisation(s, 2 + static_cast<std::uint64_t>(r));
+      const std::clock_t cb = std::clock();
+      const auto b = Clock::now();
+      best = std::min(best, ms(a, b));
+      sum += ms(a, b);
+      best_cpu = std::min(best_cpu, 1000.0 * static_cast<double>(cb - ca) / CLOCKS_PER_SEC);
+    }
+    const sim::CpuStageTimes st = simulator.time_realisation(s, 100, reps);
+    const double bound = floor.c2r_ms + 3 * floor.pass_ms;
+    const double bound_cpu = floor.c2r_cpu_ms + 3 * floor.pass_cpu_ms;
+    std::printf("N=%-4lld dx=%5.2f A  N_f=%-5lld threads=%d  backend cpu    setup %8.1f ms  realisation min %9.1f ms  "
+                "mean %9.1f ms  cpu %9.1f ms  = %.2f x (C2R + 3 passes) wall, %.2f x cpu (bound 1.5)  peak RSS %7.0f MB\n",
+                static_cast<long long>(n), g.dx, static_cast<long long>(g.n_fft), threads, ms(t0, t1), best, sum / reps,
+                best_cpu, best / bound, best_cpu / (threads * bound_cpu), peak_rss_mb());
+    std::printf("N=%-4lld   phases (median of %d, wall / cpu): noise+filter+FFT axis 0 %7.1f / %7.1f ms, plane "
+                "C2R+logistic+sums %7.1f / %7.1f ms, 2-D stage %6.1f / %6.1f ms\n",
+                static_cast<long long>(n), st.repeats, st.spectrum_fft0_ms, st.spectrum_fft0_cpu_ms, st.planes_ms,
+                st.planes_cpu_ms, st.two_d_ms, st.two_d_cpu_ms);
+  }
+  if (backend != "cpu") {
+    const auto t0 = Clock::now();
+    const sim::GrfSimulator simulator(g, q, c10::Device(c10::kCPU));
+    const auto t1 = Clock::now();
+    const sim::Structure s = particle(simulator.max_radius());
+    simulator.realisation(s, 1);
+    double best = 1e300, sum = 0, best_cpu = 1e300;
+    for (int r = 0; r < reps; ++r) {
+      const auto a = Clock::now();
+      const std::clock_t ca = std::clock();
+      simulator.realisation(s, 2 + static_cast<std::uint64_t>(r));
+      const std::clock_t cb = std::clock();
+      const auto b = Clock::now();
+      best = std::min(best, ms(a, b));
+      sum += ms(a, b);
+      best_cpu = std::min(best_cpu, 1000.0 * static_cast<double>(cb - ca) / CLOCKS_PER_SEC);
+    }
+    std::printf("N=%-4lld dx=%5.2f A  N_f=%-5lld threads=%d  backend torch  setup %8.1f ms  realisation min %9.1f ms  "
+                "mean %9.1f ms  cpu %9.1f ms  peak RSS %7.0f MB\n",
+                static_cast<long long>(n), g.dx, static_cast<long long>(g.n_fft), threads, ms(t0, t1), best, sum / reps,
+                best_cpu, peak_rss_mb());
+  }
   return 0;
 }
