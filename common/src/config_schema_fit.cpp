@@ -152,8 +152,10 @@ void add_fit_keys(Schema& s) {
       "fit.quadrature_nodes", "64", 2, 4096,
       "Gauss-Legendre nodes K of the size-distribution quadrature (through the truncated inverse CDF)"));
   s.add(choice_key(
-      "fit.quadrature_rule", "inverse_cdf", {"inverse_cdf", "log_radius", "fixed_log_radius"},
-      "inverse_cdf: GL nodes through the truncated inverse CDF with GL weights (design default); "
+      "fit.quadrature_rule", "auto", {"auto", "inverse_cdf", "log_radius", "fixed_log_radius"},
+      "auto: inverse_cdf for the surrogate, fixed_log_radius for sphere, log_radius for core_shell (the quadrature "
+      "check makes each accurate; these are the fastest at a given accuracy); "
+      "inverse_cdf: GL nodes through the truncated inverse CDF with GL weights (paper); "
       "log_radius: GL nodes uniform in ln r on [mu - 8 sigma, mu + 8 sigma] cut to the truncation, weighted by "
       "the pdf (converges much faster at high q); fixed_log_radius: GL nodes uniform in ln r on the whole "
       "truncation, the same for every parameter value, so a sphere's form factors are computed once"));

@@ -183,7 +183,13 @@ Plan make_plan(const TargetSpec& spec_in, const config::Config& cfg, const std::
   s.truncation_lower = trunc.first;
   s.truncation_upper = trunc.second;
   s.nodes = cfg.integer("fit.quadrature_nodes");
-  s.rule = parse_quadrature_rule(cfg.string("fit.quadrature_rule"));
+  {
+    const std::string rule = cfg.string("fit.quadrature_rule");
+    s.rule = rule != "auto"                    ? parse_quadrature_rule(rule)
+             : spec.model == Model::surrogate  ? QuadratureRule::inverse_cdf
+             : spec.model == Model::sphere     ? QuadratureRule::fixed_log_radius
+                                               : QuadratureRule::log_radius;
+  }
   s.dtype = cfg.string("fit.dtype") == "float64" ? c10::kDouble : c10::kFloat;
   s.device = device;
   s.surrogate = sur;
