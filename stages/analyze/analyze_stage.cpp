@@ -268,6 +268,23 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
   io::write_dataset<double>(file, "/profiles/slice_core_radius", {cores.size()}, cores.data());
 }
 
+/// The fit's loss and quadrature record (issue 13), copied from fits.h5 for the report; absent
+/// attributes (fits of earlier versions) are skipped.
+void copy_fit_record(const std::string& fits_h5, hid_t out) {
+  io::File f = io::File::open(fits_h5, io::File::Mode::read);
+  for (const char* a : {"loss", "loss_definition", "quadrature_rule", "resolution"}) {
+    if (io::has_attr(f, a)) io::set_attr(out, a, io::attr_string(f, a));
+  }
+  if (io::has_attr(f, "loss_term_names")) io::set_attr(out, "loss_term_names", io::attr_strings(f, "loss_term_names"));
+  if (io::has_attr(f, "loss_term_shares")) io::set_attr(out, "loss_term_shares", io::attr_doubles(f, "loss_term_shares"));
+  for (const char* a : {"quadrature_error_best", "quadrature_check_error", "quadrature_tolerance"}) {
+    if (io::has_attr(f, a)) io::set_attr(out, a, io::attr_double(f, a));
+  }
+  for (const char* a : {"quadrature_nodes", "quadrature_nodes_configured", "fitted_points", "window_points", "sigma_unusable"}) {
+    if (io::has_attr(f, a)) io::set_attr(out, a, io::attr_int(f, a));
+  }
+}
+
 void analyse_target(cli::StageContext& ctx, const std::string& name, const std::string& input, const AnalysisOptions& opts) {
   const std::string out = ctx.path("analysis/" + name + ".h5");
   const io::OutputInfo in_info = io::inspect_output(input);
@@ -290,6 +307,7 @@ void analyse_target(cli::StageContext& ctx, const std::string& name, const std::
   io::CheckpointWriter w(out, ctx.provenance(name), MPI_COMM_NULL, false);
   io::set_attr(w.id(), "fits_created_utc", in_info.created_utc);
   io::set_attr(w.id(), "fits_stage_sha256", in_info.stage_sha256);
+  copy_fit_record(input, w.id());
   write_ensemble(w.id(), fits, a, opts);
   write_sensitivity(ctx, w.id(), fits, a);
   write_slices(ctx, w.id(), fits, a);
