@@ -21,6 +21,9 @@ PACKAGES=(
   slurm-wlm munge
   # report and plots (tools/*.py use Debian's python3, not a virtualenv)
   python3 python3-h5py python3-matplotlib python3-numpy
+  # fit tests against a second implementation (SasView's sasmodels + bumps) and the PyTorch
+  # eager benchmark of the fit (issue 13): test/benchmark-only
+  python3-sasmodels python3-bumps python3-scipy python3-torch
 )
 
 missing=()

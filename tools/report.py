@@ -82,6 +82,13 @@ class Target:
             self.mask = f["/target/mask"][()].astype(bool)
             self.sigma = f["/target/sigma"][()]
             self.q_max = float(a.get("q_max", np.nan))
+            # issue 13: the fit's loss, its terms' split at the best restart, the checked quadrature
+            self.loss = s(a.get("loss", ""))
+            self.loss_terms = strings(a["loss_term_names"]) if "loss_term_names" in a else []
+            self.loss_shares = np.asarray(a.get("loss_term_shares", []), float)
+            self.fitted_points = int(a.get("fitted_points", -1))
+            self.quad = {k: a[k] for k in ("quadrature_rule", "quadrature_nodes", "quadrature_nodes_configured",
+                                           "quadrature_tolerance", "quadrature_error_best") if k in a}
             r = f["/retention"].attrs
             self.ret = {k: r[k] for k in r.keys()}
             self.rmse_all = f["/retention/rmse_log"][()]
@@ -328,14 +335,15 @@ def fig_jacobian(t, out):
     n = [LABELS.get(x, x) for x in t.names]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     lim = np.nanmax(np.abs(j)) or 1
+    q = t.sens.get("q", t.q)  # the fitted points (older analysis files: the whole grid)
     im = ax.imshow(j.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
-                   extent=(t.q[0], t.q[-1], t.p - 0.5, -0.5), interpolation="nearest")
+                   extent=(q[0], q[-1], t.p - 0.5, -0.5), interpolation="nearest")
     ax.set_yticks(range(t.p))
     ax.set_yticklabels(n)
     ax.set_xlabel("q [Å⁻¹]")
-    if np.isfinite(t.q_max) and t.q_max < t.q[-1]:
+    if np.isfinite(t.q_max) and t.q_max < q[-1]:
         ax.axvline(t.q_max, color="k", ls="--", lw=0.8)
-    ax.set_title(f"{t.name}: median ∂log10 I_PI/∂θ̃ over the retained solutions (each q row normalised)", fontsize=10)
+    ax.set_title(f"{t.name}: median ∂log10 I_PI/∂θ̃ on the fitted points over the retained solutions (each q row normalised)", fontsize=10)
     fig.colorbar(im, ax=ax, label="signed, row-normalised")
     return save(fig, out, f"{t.name}_jacobian.png")
 
@@ -502,6 +510,20 @@ def summary(t, rows):
     r = t.ret
     e = html.escape
     lines = [f"<p><b>{e(t.model)}</b> model, data <code>{e(t.source)}</code>; fit window q ≤ {fmt(t.q_max, 3)} Å⁻¹.</p>"]
+    if t.loss:
+        split = ""
+        if len(t.loss_terms) == 2 and t.loss_terms[1] != "-" and t.loss_shares.size == 2:
+            split = (f" (best restart: {e(t.loss_terms[0])} term {100 * t.loss_shares[0]:.1f} %, "
+                     f"{e(t.loss_terms[1])} term {100 * t.loss_shares[1]:.1f} %)")
+        pts = f" over {t.fitted_points} measured points" if t.fitted_points > 0 else ""
+        lines.append(f"<p><b>Loss.</b> {e(t.loss)}{pts}{split}.</p>")
+    if "quadrature_nodes" in t.quad:
+        qd = t.quad
+        lines.append(
+            f"<p><b>Quadrature.</b> {e(s(qd.get('quadrature_rule', '')))} rule, K = {int(qd['quadrature_nodes'])}"
+            f" (checked from K = {int(qd.get('quadrature_nodes_configured', qd['quadrature_nodes']))} to a K-vs-2K"
+            f" tolerance of {fmt(float(qd.get('quadrature_tolerance', np.nan)))} in log10 I); K-vs-2K error at the best"
+            f" restart {fmt(float(qd.get('quadrature_error_best', np.nan)))}.</p>")
     kept_pct = 100 * len(t.kept) / max(int(r["n_valid"]), 1)
     bound = s(r["bound"])
     lines.append(

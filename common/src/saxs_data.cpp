@@ -21,7 +21,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// One data row as read, before validation.
 struct Row {
-  double q = kNaN, i = kNaN, sigma = kNaN;
+  double q = kNaN, i = kNaN, sigma = kNaN, dq = kNaN;  ///< dq: pinhole resolution σ_q (4th column / Qdev)
   std::string where;  ///< "FILE:LINE"
 };
 
@@ -231,9 +231,22 @@ void report_unit(const Curve& c) {
   }
 }
 
+/// Appends one point's pinhole resolution σ_q [Å⁻¹] (NaN, and counted, when ≤ 0 or not finite).
+void add_q_width(Curve& c, double dq) {
+  const bool ok = std::isfinite(dq) && dq > 0;
+  if (!ok) ++c.q_width_unusable;
+  c.q_width.push_back(ok ? dq : kNaN);
+}
+
+/// Whether a CSV column name denotes the q resolution (dQ, Qdev, sigma_q) rather than σ_I.
+bool is_q_width_name(const std::string& key) {
+  return key == "dq" || key == "qdev" || key == "q_dev" || key == "sigma_q" || key == "sigmaq" ||
+         key == "dq_" || key == "q_width" || key == "qwidth" || key == "q_resolution";
+}
+
 /// Checks the rows, masks I ≤ 0 / non-finite, converts q and assembles the Curve.
 Curve assemble(const std::string& path, const std::string& format, std::vector<Row> rows, bool has_sigma,
-               const StatedUnit& unit) {
+               const StatedUnit& unit, bool has_dq = false) {
   Curve c;
   c.source = path;
   c.format = format;
@@ -266,6 +279,7 @@ Curve assemble(const std::string& path, const std::string& format, std::vector<R
       if (!ok) ++c.sigma_unusable;
       c.sigma.push_back(ok ? r.sigma : kNaN);
     }
+    if (has_dq) add_q_width(c, r.dq * scale);
   }
   if (c.q.empty()) {
     fail(rows.front().where, "all " + std::to_string(rows.size()) + " intensities (through " +
@@ -273,10 +287,11 @@ Curve assemble(const std::string& path, const std::string& format, std::vector<R
   }
   report_unit(c);
   log::info(
-      "{}: {} {} rows, {} masked (I <= 0 or not finite), {} kept; q {:.6g} to {:.6g} 1/A{}{}", path,
+      "{}: {} {} rows, {} masked (I <= 0 or not finite), {} kept; q {:.6g} to {:.6g} 1/A{}{}{}", path,
       c.rows_read, format, c.rows_masked, c.q.size(), c.q.front(), c.q.back(),
       unit.scale != 1.0 ? " (converted from " + unit.name + ")" : std::string(),
-      c.sigma_unusable ? ", " + std::to_string(c.sigma_unusable) + " kept rows without a usable sigma" : "");
+      c.sigma_unusable ? ", " + std::to_string(c.sigma_unusable) + " kept rows without a usable sigma" : "",
+      has_dq ? ", dQ column (pinhole resolution) present" : "");
   return c;
 }
 
@@ -404,7 +419,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
                                  (k == 0   ? "q"
                                   : k == 1 ? "I"
                                   : k == 2 ? "sigma"
-                                           : "extra") +
+                                           : "dQ") +
                                  ")");
         }
       }
@@ -413,7 +428,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
       fail(at(path, ln), "only one column: a data row needs q and I (and optionally sigma)");
     if (tok.size() > 4) {
       fail(at(path, ln),
-           std::to_string(tok.size()) + " columns: expected q, I and optionally sigma (2 to 4 columns)");
+           std::to_string(tok.size()) + " columns: expected q, I and optionally sigma and dQ (2 to 4 columns)");
     }
     if (ncols == 0) ncols = tok.size();
     if (tok.size() != ncols) {
@@ -424,6 +439,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
     r.q = v[0];
     r.i = v[1];
     if (ncols >= 3) r.sigma = v[2];
+    if (ncols >= 4) r.dq = v[3];
     r.where = at(path, ln);
     rows.push_back(r);
   }
@@ -437,7 +453,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
       label_unit(first_column_label(column_header), at(path, column_header_line), col)) {
     stated.insert(stated.begin(), col);
   }
-  Curve c = assemble(path, "ascii", std::move(rows), ncols >= 3, resolve_unit(path, q_unit, stated));
+  Curve c = assemble(path, "ascii", std::move(rows), ncols >= 3, resolve_unit(path, q_unit, stated), ncols >= 4);
   c.header = std::move(header);
   c.metadata = std::move(meta);
   return c;
@@ -478,9 +494,13 @@ Curve read_csv(const std::string& path, QUnit q_unit) {
     k.erase(std::remove_if(k.begin(), k.end(), [](unsigned char ch) { return std::isspace(ch); }), k.end());
     return k;
   };
-  int iq = -1, ii = -1, is = -1;
+  int iq = -1, ii = -1, is = -1, idq = -1;
   for (std::size_t k = 0; k < names.size(); ++k) {
     const std::string key = key_of(names[k]);
+    if (is_q_width_name(key)) {
+      if (idq < 0) idq = static_cast<int>(k);
+      continue;
+    }
     const bool err = key.find("err") != std::string::npos || key.find("sig") != std::string::npos ||
                      key.find("dev") != std::string::npos || key.find("unc") != std::string::npos ||
                      key.find("std") != std::string::npos || key == "di" || key == "si" || key == "e";
@@ -535,10 +555,11 @@ Curve read_csv(const std::string& path, QUnit q_unit) {
     num(iq, r.q, true);
     num(ii, r.i, true);
     if (is >= 0) num(is, r.sigma, false);
+    if (idq >= 0) num(idq, r.dq, false);
     rows.push_back(r);
   }
   if (rows.empty()) fail(at(path, head_line), "no data rows after the header row");
-  Curve c = assemble(path, "csv", std::move(rows), is >= 0, resolve_unit(path, q_unit, stated));
+  Curve c = assemble(path, "csv", std::move(rows), is >= 0, resolve_unit(path, q_unit, stated), idq >= 0);
   c.header = {head};
   return c;
 }
@@ -639,6 +660,16 @@ Curve read_nxcansas(const std::string& path, QUnit q_unit) {
     H5Id sd = open_dataset(g, sname);
     s = read1d(sd, sname);
   }
+  std::vector<double> dqv;  // NXcanSAS resolution: Q@resolutions names it, else a dataset Qdev
+  {
+    std::string rname = string_attr(qd, "resolutions");
+    if (rname.empty() && exists(g, "Qdev")) rname = "Qdev";
+    if (!rname.empty() && exists(g, rname)) {
+      H5Id rd = open_dataset(g, rname);
+      dqv = read1d(rd, rname);
+      if (dqv.size() != q.size()) fail(path + ":" + gpath, qname + " and " + rname + " have different lengths");
+    }
+  }
   if (q.empty()) fail(path + ":" + gpath + "/" + qname, "the dataset is empty (no data rows)");
   if (in.size() != q.size() || (!s.empty() && s.size() != q.size())) {
     fail(path + ":" + gpath,
@@ -658,9 +689,10 @@ Curve read_nxcansas(const std::string& path, QUnit q_unit) {
     rows[k].q = q[k];
     rows[k].i = in[k];
     rows[k].sigma = s.empty() ? kNaN : s[k];
+    rows[k].dq = dqv.empty() ? kNaN : dqv[k];
     rows[k].where = path + ":" + gpath + "/" + qname + "[" + std::to_string(k) + "]";
   }
-  Curve c = assemble(path, "nxcansas", std::move(rows), !s.empty(), resolve_unit(path, q_unit, stated));
+  Curve c = assemble(path, "nxcansas", std::move(rows), !s.empty(), resolve_unit(path, q_unit, stated), !dqv.empty());
   const std::string title = string_attr(f.id(), "title");
   if (!title.empty()) c.metadata.emplace_back("title", title);
   c.metadata.emplace_back("sasentry", "/" + entry_name);

@@ -149,28 +149,32 @@ void write_sensitivity(const cli::StageContext& ctx, hid_t file, const FitEnsemb
   for (double v : stack.data) {
     if (!std::isfinite(v)) throw RuntimeFailure(fits.target + ": the forward model's Jacobian has non-finite entries");
   }
-  const Matrix med = elementwise_median(stack);
-  const Matrix med_fit = [&] {  // median Jacobian on the fitted points only: what the loss sees
-    std::vector<std::int64_t> rows;
-    for (std::int64_t i = 0; i < fits.n_q(); ++i) {
-      if (fits.target_mask[static_cast<std::size_t>(i)]) rows.push_back(i);
+  // Everything below is on the fitted points only (/target/mask): what the loss sees (issue 13).
+  std::vector<std::int64_t> rows;
+  std::vector<double> q_fit;
+  for (std::int64_t i = 0; i < fits.n_q(); ++i) {
+    if (fits.target_mask[static_cast<std::size_t>(i)]) {
+      rows.push_back(i);
+      q_fit.push_back(fits.q[static_cast<std::size_t>(i)]);
     }
-    return med.select_rows(rows);
-  }();
+  }
+  const Matrix med_fit = elementwise_median(stack).select_rows(rows);
   Matrix eig(k, p);
   for (std::int64_t r = 0; r < k; ++r) {
     const Eigen e = gauss_newton_eigen(stack.solution(r, fits.target_mask));
     for (std::int64_t j = 0; j < p; ++j) eig(r, j) = e.values[static_cast<std::size_t>(j)];
   }
   const Eigen med_eig = gauss_newton_eigen(med_fit);
-  const std::vector<double> global = global_sensitivity(med);
+  const std::vector<double> global = global_sensitivity(med_fit);
   io::set_attr(g, "status", std::string("ok"));
   io::set_attr(g, "jacobian_mode", std::string(used == JacobianMode::forward ? "forward" : "reverse"));
+  io::set_attr(g, "window", std::string("fitted points (/target/mask), q in /sensitivity/q"));
   io::set_attr(g, "gauss_newton_window", std::string("fitted points (/target/mask)"));
-  write_matrix(file, "/sensitivity/jacobian_median", med);
-  write_matrix(file, "/sensitivity/jacobian_median_rownorm", normalise_rows(med));
+  io::write_dataset<double>(file, "/sensitivity/q", {q_fit.size()}, q_fit.data());
+  write_matrix(file, "/sensitivity/jacobian_median", med_fit);
+  write_matrix(file, "/sensitivity/jacobian_median_rownorm", normalise_rows(med_fit));
   io::write_dataset<double>(file, "/sensitivity/global", {static_cast<hsize_t>(p)}, global.data());
-  write_matrix(file, "/sensitivity/coupling", coupling(med));
+  write_matrix(file, "/sensitivity/coupling", coupling(med_fit));
   write_matrix(file, "/sensitivity/gauss_newton_eigenvalues", eig);
   write_matrix(file, "/sensitivity/gauss_newton_median", gauss_newton(med_fit));
   io::write_dataset<double>(file, "/sensitivity/gauss_newton_median_eigenvalues", {static_cast<hsize_t>(p)}, med_eig.values.data());
@@ -183,7 +187,7 @@ void write_sensitivity(const cli::StageContext& ctx, hid_t file, const FitEnsemb
       const auto* src = stack.data.data() + static_cast<std::size_t>(m * stack.n_q * p);
       sub.data.insert(sub.data.end(), src, src + stack.n_q * p);
     }
-    const std::vector<double> s = global_sensitivity(elementwise_median(sub));
+    const std::vector<double> s = global_sensitivity(elementwise_median(sub).select_rows(rows));
     per_group.insert(per_group.end(), s.begin(), s.end());
   }
   io::write_dataset<double>(file, "/sensitivity/global_per_group", {a.groups.size(), static_cast<hsize_t>(p)}, per_group.data());
@@ -264,6 +268,23 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
   io::write_dataset<double>(file, "/profiles/slice_core_radius", {cores.size()}, cores.data());
 }
 
+/// The fit's loss and quadrature record (issue 13), copied from fits.h5 for the report; absent
+/// attributes (fits of earlier versions) are skipped.
+void copy_fit_record(const std::string& fits_h5, hid_t out) {
+  io::File f = io::File::open(fits_h5, io::File::Mode::read);
+  for (const char* a : {"loss", "loss_definition", "quadrature_rule", "resolution"}) {
+    if (io::has_attr(f, a)) io::set_attr(out, a, io::attr_string(f, a));
+  }
+  if (io::has_attr(f, "loss_term_names")) io::set_attr(out, "loss_term_names", io::attr_strings(f, "loss_term_names"));
+  if (io::has_attr(f, "loss_term_shares")) io::set_attr(out, "loss_term_shares", io::attr_doubles(f, "loss_term_shares"));
+  for (const char* a : {"quadrature_error_best", "quadrature_check_error", "quadrature_tolerance"}) {
+    if (io::has_attr(f, a)) io::set_attr(out, a, io::attr_double(f, a));
+  }
+  for (const char* a : {"quadrature_nodes", "quadrature_nodes_configured", "fitted_points", "window_points", "sigma_unusable"}) {
+    if (io::has_attr(f, a)) io::set_attr(out, a, io::attr_int(f, a));
+  }
+}
+
 void analyse_target(cli::StageContext& ctx, const std::string& name, const std::string& input, const AnalysisOptions& opts) {
   const std::string out = ctx.path("analysis/" + name + ".h5");
   const io::OutputInfo in_info = io::inspect_output(input);
@@ -286,6 +307,7 @@ void analyse_target(cli::StageContext& ctx, const std::string& name, const std::
   io::CheckpointWriter w(out, ctx.provenance(name), MPI_COMM_NULL, false);
   io::set_attr(w.id(), "fits_created_utc", in_info.created_utc);
   io::set_attr(w.id(), "fits_stage_sha256", in_info.stage_sha256);
+  copy_fit_record(input, w.id());
   write_ensemble(w.id(), fits, a, opts);
   write_sensitivity(ctx, w.id(), fits, a);
   write_slices(ctx, w.id(), fits, a);

@@ -71,6 +71,15 @@ out=$("$A" --config "$CFG" --run-dir "$R" --target lnp gold --force --debug-forw
 [ "$(attr "$L" /sensitivity status)" = ok ] && pass "sensitivity computed" || fail "sensitivity: $(attr "$L" /sensitivity status)"
 h5dump -H -d /sensitivity/jacobian_median "$L" | grep -q "( 120, 10 )" && pass "median Jacobian [n_q, P]" || fail "jacobian shape"
 h5dump -H -d /sensitivity/gauss_newton_eigenvalues "$L" | grep -q ", 10 )" && pass "Gauss-Newton eigenvalues per solution" || fail "GN"
+# Jacobian summaries on the fitted points only (issue 13): the gold fit's window ends before the grid.
+/usr/bin/python3 - "$R/analysis/gold.h5" <<'PY' && pass "gold: Jacobian, sensitivity and coupling on the fitted points only" || fail "gold: Jacobian rows"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+m = f["target/mask"][...].astype(bool)
+assert 0 < m.sum() < m.size, m.sum()
+assert f["sensitivity/jacobian_median"].shape[0] == m.sum(), f["sensitivity/jacobian_median"].shape
+assert np.array_equal(f["sensitivity/q"][...], f["q"][...][m])
+PY
 
 # Bad inputs: exit 2 with one line naming the file.
 E="$WORK/empty"

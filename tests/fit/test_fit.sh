@@ -9,7 +9,7 @@ CI="$LNPSAXS_SRC/configs/ci.yaml"
 export OMP_NUM_THREADS=1   # bit-identity holds for equal threads per rank
 cd "$LNPSAXS_SRC"          # fit.targets name the gold file relative to the repository root
 
-ROWS="/start /params /loss /rmse_log /rmse_log_full /curve /steps"
+ROWS="/start /params /loss /loss_terms /scale /rmse_log /rmse_log_full /curve /steps"
 same_rows() {  # same_rows RUN1 RUN2 TARGET: every per-restart dataset bit-identical
   local ds bad=0
   for ds in $ROWS; do
@@ -50,11 +50,14 @@ lo, hi = a["parameter_lower"], a["parameter_upper"]
 assert list(lo[:2]) == [50, 5] and list(hi[:2]) == [300, 100] and lo[2] == 0 and 0 < hi[2] < 1
 assert "truth_values" not in a  # measured data: no ground truth
 q = f["q"][...]; nq = q.shape[0]
-assert nq == 64 and f["q"].dtype == np.float64
+assert nq == 987 and f["q"].dtype == np.float64  # the data's own q (issue 13), not the config grid
 m = f["target/mask"][...]
-assert m.dtype == np.uint8 and m.sum() > 10 and q[m == 1].min() >= 0.002 and q[m == 1].max() <= 0.06
+assert m.dtype == np.uint8 and m.sum() == 816 and q[m == 1].min() >= 0.002 and q[m == 1].max() <= 0.06
+assert a["fitted_points"] == 816 and a["window_points"] == 816 and a["loss"] == "log"
+assert list(a["loss_term_names"]) == ["log", "-"] and np.isclose(a["loss_term_shares"][0], 1.0)
+assert a["quadrature_nodes"] >= a["quadrature_nodes_configured"] == 16
 I = f["target/intensity"][...]
-assert np.isfinite(I[m == 1]).all() and np.isnan(I[q > 0.0711]).all()
+assert np.isfinite(I).all()
 P, S = f["params"][...], f["start"][...]
 assert P.shape == (12, 3) and S.shape == (12, 3) and P.dtype == np.float64
 assert ((P >= lo) & (P <= hi)).all() and ((S >= lo) & (S <= hi)).all()
@@ -110,7 +113,7 @@ expect_exit 2 "--model .* is required" "$FIT" --config "$CI" --run-dir "$WORK/ba
 expect_exit 2 "--name '../x' is not a valid folder name" "$FIT" --config "$CI" --run-dir "$WORK/bad" \
   --data tests/data/au_86116_cosaxs.dat --model sphere --name ../x
 expect_exit 2 "--target nope: no such target" "$FIT" --config "$CI" --run-dir "$WORK/bad" --target nope
-expect_exit 2 "fit window .* holds 0 grid points" "$FIT" --config "$CI" --run-dir "$WORK/bad" \
+expect_exit 2 "fit window .* holds 0 measured points" "$FIT" --config "$CI" --run-dir "$WORK/bad" \
   --data tests/data/au_86116_cosaxs.dat --model sphere --q-min 0.1 --q-max 0.2
 expect_exit 2 "targets/case-1.h5 is missing: run lnpsaxs-synth" "$FIT" --config "$CI" --run-dir "$WORK/bad" --target case1_surrogate
 expect_exit 2 "cannot join .*gold_sphere/fits.h5" "$FIT" --config "$CI" --run-dir "$WORK/bad" --target gold_sphere \

@@ -38,7 +38,16 @@ TEST_CASE("ForwardModel::from_fit_output rebuilds the fitted model: log10 M(/par
   io::File f = io::File::open(fits, io::File::Mode::read);
   CHECK(model.parameter_names() == io::attr_strings(f, "parameter_names"));
   CHECK(model.setup().background);
-  CHECK(model.setup().nodes == 16);  // ci.yaml
+  // ci.yaml starts the quadrature check at K = 16; fits.h5 records the K it chose and the error.
+  CHECK(io::attr_int(f, "quadrature_nodes_configured") == 16);
+  CHECK(model.setup().nodes == io::attr_int(f, "quadrature_nodes"));
+  CHECK(model.setup().nodes >= 16);
+  CHECK(io::attr_double(f, "quadrature_check_error") <= io::attr_double(f, "quadrature_tolerance"));
+  CHECK(io::attr_double(f, "quadrature_error_best") <= 2 * io::attr_double(f, "quadrature_tolerance"));
+  // Fitted at the data's own q: all 987 kept points on /q, the window's in /target/mask.
+  CHECK(model.n_q() == 987);
+  CHECK(io::attr_int(f, "fitted_points") == io::attr_int(f, "window_points"));
+  CHECK(io::attr_string(f, "loss") == "log");  // auto for core_shell
   const auto params = io::read_all<double>(io::open_dataset(f, "/params"));
   const auto curve = io::read_all<float>(io::open_dataset(f, "/curve"));
   const at::Tensor p = at::tensor(params, at::kDouble).view({5, 5});

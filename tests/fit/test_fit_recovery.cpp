@@ -38,7 +38,7 @@ struct TempDir {
 };
 }  // namespace
 
-TEST_CASE("data preparation: the gold file on the model grid, fit and invariant windows") {
+TEST_CASE("data preparation: the gold file at its own q, fit and invariant windows") {
   const std::vector<double> grid = lnpsaxs::linear_q_grid(0.001, 0.2, 300);
   fit::TargetSpec spec;
   spec.name = "gold";
@@ -50,13 +50,16 @@ TEST_CASE("data preparation: the gold file on the model grid, fit and invariant 
   const fit::PreparedTarget t = fit::prepare_target(spec, grid, "");
   CHECK(t.rows_read == 1000);
   CHECK(t.rows_masked == 13);
-  CHECK(t.fit_end - t.fit_begin == 87);  // grid points in [0.002, 0.06]
+  CHECK(t.fit_end - t.fit_begin == 816);  // measured points in [0.002, 0.06]
+  CHECK(t.q.size() == 987);               // the model's q are the data's q
   CHECK(t.q[static_cast<std::size_t>(t.fit_begin)] >= 0.002);
+  CHECK(t.q[static_cast<std::size_t>(t.fit_begin - 1)] < 0.002);
   CHECK(t.q[static_cast<std::size_t>(t.fit_end - 1)] <= 0.06);
+  CHECK(t.q[static_cast<std::size_t>(t.fit_end)] > 0.06);
   CHECK(t.norm_begin == t.fit_begin);  // analytical model: invariant over the fit window
   CHECK(t.norm_end == t.fit_end);
-  CHECK(t.q[static_cast<std::size_t>(t.support_end - 1)] <= 0.07097446);  // the data stop at 0.071
-  CHECK(std::isnan(t.intensity.back()));
+  CHECK(t.q[static_cast<std::size_t>(t.support_end - 1)] == doctest::Approx(0.0709745));  // the data stop at 0.071
+  CHECK(std::isfinite(t.intensity.back()));
   // The normalised data have unit invariant over the window.
   const auto c = fit::trapezoid_weights(t.q, t.norm_begin, t.norm_end);
   double inv = 0;
@@ -75,11 +78,11 @@ TEST_CASE("data preparation: the gold file on the model grid, fit and invariant 
   spec.sigma_weighting = true;
   const fit::PreparedTarget tw = fit::prepare_target(spec, grid, "");
   const fit::FitData dw = fit::make_fit_data(tw);
-  REQUIRE(dw.w_log.size() == 87);
+  REQUIRE(dw.w_log.size() == 816);
   double mean_log = 0, mean_lin = 0;
-  for (std::size_t i = 0; i < 87; ++i) {
-    mean_log += dw.w_log[i] / 87;
-    mean_lin += dw.w_lin[i] / 87;
+  for (std::size_t i = 0; i < 816; ++i) {
+    mean_log += dw.w_log[i] / 816;
+    mean_lin += dw.w_lin[i] / 816;
     const std::size_t g = static_cast<std::size_t>(tw.fit_begin) + i;
     CHECK(std::isfinite(tw.sigma[g]));
     CHECK(dw.w_log[i] / dw.w_log[0] ==
@@ -152,7 +155,7 @@ TEST_CASE("a synthetic polydisperse sphere curve with known (m_r, s_r) is recove
     const fit::Layout layout(fit::Model::sphere, false, boxes);
     fit::ForwardSetup s;
     s.model = fit::Model::sphere;
-    s.q = grid;
+    s.q = t.q;  // the file's own q
     s.norm_begin = t.norm_begin;
     s.norm_end = t.norm_end;
     s.data_invariant = t.data_invariant;
