@@ -274,7 +274,11 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
 void write_target_exports(const cli::StageContext& ctx, hid_t file, const std::string& name, const FitEnsemble& fits,
                           const EnsembleAnalysis& a) {
   io::File f = io::File::open(fits.path, io::File::Mode::read);
-  const double q_data = io::has_attr(f, "data_invariant") ? io::attr_double(f, "data_invariant") : 0.0;
+  if (!io::has_attr(f, "data_invariant")) {  // not written by lnpsaxs-fit (e.g. a hand-made ensemble)
+    log::warn("{}: {} has no data_invariant attribute: no fit.csv / fit.h5 exports", name, fits.path);
+    return;
+  }
+  const double q_data = io::attr_double(f, "data_invariant");
   ExportInfo info;
   info.target = name;
   info.source = fits.source;

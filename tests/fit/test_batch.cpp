@@ -97,6 +97,17 @@ TEST_CASE("adding a file to the glob leaves every other member's fingerprint unc
   CHECK(lnpsaxs::stages::fingerprint(after, "analyze", "s03") == f3);
   CHECK(lnpsaxs::stages::fingerprint(after, "fit", "b") == old_b);
   CHECK(lnpsaxs::stages::is_configured_target(after, "s02"));
+  // Files given as a list: the list itself is not part of any member's identity.
+  auto listed = [&](const std::string& files) {
+    return Config::from_string("fit:\n  targets:\n    - {name: b, file: x.dat, model: sphere}\n  batch:\n"
+                               "    - {files: [" + files + "], model: sphere, restarts: 4}\n", "l.yaml");
+  };
+  const std::string a1 = (d.path / "s01.dat").string(), a2 = (d.path / "s02.dat").string(),
+                    a3 = (d.path / "s03.dat").string();
+  const Config two = listed(a1 + ", " + a3), three = listed(a1 + ", " + a2 + ", " + a3);
+  CHECK(lnpsaxs::stages::fingerprint(two, "fit", "s01") == lnpsaxs::stages::fingerprint(three, "fit", "s01"));
+  CHECK(lnpsaxs::stages::fingerprint(two, "analyze", "s03") == lnpsaxs::stages::fingerprint(three, "analyze", "s03"));
+  CHECK(lnpsaxs::stages::fingerprint(two, "fit", "b") == lnpsaxs::stages::fingerprint(three, "fit", "b"));
   // A member's own record still matters: another model or window is another fit.
   const Config other = Config::from_string(
       "fit:\n  batch:\n    - {files: '" + (d.path / "*.dat").string() + "', model: sphere, restarts: 5}\n", "g.yaml");
