@@ -10,6 +10,9 @@
 #     fitted curve equal to what fits.h5 holds (recomputed here with h5py, 1e-12 relative);
 #  3. one more file added to the glob: only that file is fitted and analysed; the other 40 fits.h5,
 #     their shard files and analyses are byte-identical (sha256); results.csv gains its row;
+#  2b. the same batch through slurm/full_pipeline.sh on a real single-node SLURM (tools/local-slurm.sh;
+#     fit as a 2-task array of 2 ranks each; skipped where slurm-wlm or root is missing):
+#     results.csv identical to the local run's, byte for byte;
 #  4. an unreadable file among them: run-local.sh and lnpsaxs-fit stop with exit 2 and one line
 #     naming it, before any fit (nothing under fits/ is written); with fit.batch_skip_bad: true the
 #     batch completes and results.csv and the log list it as skipped.
@@ -99,6 +102,48 @@ assert n == 40, n
 print(f"{n} fit.h5 (2 SASdata each) and {n} fit.csv")
 PY
 ) && pass "sasdata Loader: $out equal to fits.h5 (1e-12)" || fail "sasdata Loader: $out"
+
+# --- 2b. the same batch under a real single-node SLURM: the same table, bit for bit -----------------------
+slurm_ok=1
+for tool in slurmctld slurmd sbatch squeue; do command -v $tool > /dev/null || slurm_ok=0; done
+[ "$(id -u)" = 0 ] || slurm_ok=0
+if [ $slurm_ok = 1 ]; then
+  SL="$WORK/slurm"
+  cleanup() {
+    if [ -n "${SLURM_CONF:-}" ]; then
+      scancel --full $(squeue -h -o %A 2>/dev/null | sort -u) 2> /dev/null
+      for _ in $(seq 1 30); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.5; done
+    fi
+    "$LNPSAXS_SRC/tools/local-slurm.sh" stop "$SL"
+    rm -rf "$WORK"
+  }
+  trap cleanup EXIT
+  trap 'exit 143' TERM INT HUP
+  read -r ctld_port d_port < <(/usr/bin/python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+  if start_out=$(LNPSAXS_SLURMCTLD_PORT=$ctld_port LNPSAXS_SLURMD_PORT=$d_port "$LNPSAXS_SRC/tools/local-slurm.sh" start "$SL" 2>&1); then
+    eval "$start_out"
+    S="$WORK/slurm-run"
+    "$LNPSAXS_SRC/slurm/full_pipeline.sh" "$CFG" --run-dir "$S" --ntasks-per-node 2 --array fit=2 --until analyze \
+      > "$WORK/submit.log" 2>&1 || fail "full_pipeline.sh: $(cat "$WORK/submit.log")"
+    grep -q "40 target(s), 320 restarts in all: .*; 160 restarts per array task" "$WORK/submit.log" \
+      && [ "$(grep -c '^submitted ' "$WORK/submit.log")" = 3 ] && grep -q "^# train: not needed" "$WORK/submit.log" \
+      && pass "full_pipeline.sh: plan of 160 restarts per array task; fit array, fit-join, analyze submitted; upstream not needed" \
+      || fail "submission: $(cat "$WORK/submit.log")"
+    t0=$SECONDS
+    while [ -n "$(squeue -h)" ] && [ $((SECONDS - t0)) -lt 400 ]; do sleep 1; done
+    [ -z "$(squeue -h)" ] || fail "SLURM jobs still queued after 400 s: $(squeue)"
+    cmp -s "$R/results.csv" "$S/results.csv" && pass "SLURM run ($((SECONDS - t0)) s): results.csv identical to the local run's, byte for byte" \
+      || fail "results.csv differs: $(diff "$R/results.csv" "$S/results.csv" | head -5; tail -5 "$S"/slurm-logs/*.out)"
+  else
+    fail "local SLURM did not start: $start_out"
+  fi
+else
+  echo "note: no local SLURM (slurm-wlm, root): the SLURM half of the batch test is not run"
+fi
 
 # --- 3. one more file: only it is fitted ------------------------------------------------------------
 (cd "$R" && sha256sum fits/*/* analysis/*.h5 analysis/*/*) > "$WORK/before.sha"
