@@ -20,9 +20,10 @@ PACKAGES=(
   slurm-wlm munge
   # report and plots (tools/*.py use Debian's python3, not a virtualenv)
   python3 python3-h5py python3-matplotlib python3-numpy
-  # test-only: SasView's data loaders (the exports must load there); sasmodels + bumps for
-  # tools/bench_batch.py (the batch-fit benchmark against SasView's fitting)
-  python3-sasdata python3-sasmodels python3-bumps python3-scipy
+  # fit tests against a second implementation (SasView's sasmodels + bumps), the PyTorch eager
+  # benchmark of the fit, tools/bench_batch.py, and SasView's data loaders (the exports must load
+  # there): test/benchmark-only
+  python3-sasmodels python3-bumps python3-scipy python3-torch python3-sasdata
 )
 
 missing=()

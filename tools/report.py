@@ -333,14 +333,15 @@ def fig_jacobian(t, out):
     n = [LABELS.get(x, x) for x in t.names]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     lim = np.nanmax(np.abs(j)) or 1
+    q = t.sens.get("q", t.q)  # the fitted points (older analysis files: the whole grid)
     im = ax.imshow(j.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
-                   extent=(t.q[0], t.q[-1], t.p - 0.5, -0.5), interpolation="nearest")
+                   extent=(q[0], q[-1], t.p - 0.5, -0.5), interpolation="nearest")
     ax.set_yticks(range(t.p))
     ax.set_yticklabels(n)
     ax.set_xlabel("q [Å⁻¹]")
-    if np.isfinite(t.q_max) and t.q_max < t.q[-1]:
+    if np.isfinite(t.q_max) and t.q_max < q[-1]:
         ax.axvline(t.q_max, color="k", ls="--", lw=0.8)
-    ax.set_title(f"{t.name}: median ∂log10 I_PI/∂θ̃ over the retained solutions (each q row normalised)", fontsize=10)
+    ax.set_title(f"{t.name}: median ∂log10 I_PI/∂θ̃ on the fitted points over the retained solutions (each q row normalised)", fontsize=10)
     fig.colorbar(im, ax=ax, label="signed, row-normalised")
     return save(fig, out, f"{t.name}_jacobian.png")
 

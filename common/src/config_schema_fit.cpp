@@ -52,7 +52,12 @@ KeySpec target_records() {
       bool_key("background", "false",
                "fit a constant background (last parameter, in the data's intensity unit)"),
       choice_key("weighting", "none", {"none", "sigma"},
-                 "weight residuals by the data's sigma (needs a sigma column)"),
+                 "weight residuals by the data's sigma (needs a sigma column; loss chi2 always does)"),
+      choice_key("loss", "default", {"default", "auto", "log", "composite", "chi2"},
+                 "loss of this target (default: fit.loss; see fit.loss for the choices)"),
+      choice_key("resolution", "auto", {"auto", "none"},
+                 "auto: smear the model by the data's pinhole resolution when the file carries dQ (4th "
+                 "ASCII column, CSV dQ/Qdev, NXcanSAS Qdev); none: ignore dQ. Slit smearing is not supported"),
       int_key("restarts", "0", 0, 1e9,
               "number of restarts (0: fit.restarts_experimental, _synthetic or _baseline by target kind)"),
       int_key("steps", "0", 0, 1e8, "optimiser steps per restart (0: fit.steps)"),
@@ -196,9 +201,18 @@ void add_fit_keys(Schema& s) {
       "fit.quadrature_nodes", "64", 2, 4096,
       "Gauss-Legendre nodes K of the size-distribution quadrature (through the truncated inverse CDF)"));
   s.add(choice_key(
-      "fit.quadrature_rule", "inverse_cdf", {"inverse_cdf", "log_radius"},
+      "fit.quadrature_rule", "inverse_cdf", {"inverse_cdf", "log_radius", "fixed_log_radius"},
       "inverse_cdf: GL nodes through the truncated inverse CDF with GL weights (design default); "
-      "log_radius: GL nodes uniform in ln r weighted by the pdf (converges much faster at high q)"));
+      "log_radius: GL nodes uniform in ln r on [mu - 8 sigma, mu + 8 sigma] cut to the truncation, weighted by "
+      "the pdf (converges much faster at high q); fixed_log_radius: GL nodes uniform in ln r on the whole "
+      "truncation, the same for every parameter value, so a sphere's form factors are computed once"));
+  s.add(real_key("fit.quadrature_tolerance", "1e-3", 0.0, std::nullopt, "1",
+                 "before fitting, K doubles until max |log10 I(K) - log10 I(2K)| over the fit window at "
+                 "fit.quadrature_check_starts start points is at most this (0: no check, K as given)"));
+  s.add(int_key("fit.quadrature_max_nodes", "1024", 2, 65536,
+                "cap of the quadrature check's doubling of K (a warning when reached)"));
+  s.add(int_key("fit.quadrature_check_starts", "32", 1, 1e6,
+                "start points (the first Sobol starts) at which the quadrature check evaluates the model"));
   s.add(choice_key("fit.dtype", "float32", {"float32", "float64"},
                    "floating-point type of the fit (the surrogate always evaluates in float32)"));
   s.add(
@@ -207,6 +221,13 @@ void add_fit_keys(Schema& s) {
                "term keeps >= 5 % of the invariant)",
                true));
   // --- loss (design.md "fit loss") -----------------------------------------------------------
+  s.add(choice_key(
+      "fit.loss", "auto", {"auto", "log", "composite", "chi2"},
+      "loss of every target without its own loss: log = mean squared difference of log10 I_PI over the "
+      "fitted points (analytical fits of the paper's authors); composite = loss_log_weight * MSE(ln I_PI) + "
+      "loss_lin_weight * MSE(I_PI / loss_lin_scale) (the paper's surrogate loss); chi2 = sum(((s I + b - "
+      "I_data)/sigma)^2)/(N - P) with scale s and background b solved by linear least squares at every step "
+      "(SasView/bumps convention; needs sigma); auto = composite for the surrogate, log for sphere/core_shell"));
   s.add(real_key("fit.loss_log_weight", "0.1", 0.0, std::nullopt, "1", "lambda_log on the MSE of ln I_PI"));
   s.add(real_key("fit.loss_lin_weight", "1.0", 0.0, std::nullopt, "1",
                  "lambda_lin on the MSE of I_PI / loss_lin_scale"));

@@ -20,7 +20,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// One data row as read, before validation.
 struct Row {
-  double q = kNaN, i = kNaN, sigma = kNaN;
+  double q = kNaN, i = kNaN, sigma = kNaN, dq = kNaN;  ///< dq: pinhole resolution σ_q (4th column / Qdev)
   std::string where;  ///< "FILE:LINE"
 };
 
@@ -111,9 +111,22 @@ int unit_hint(const std::string& text) {
   return has_nm ? 1 : -1;
 }
 
+/// Appends one point's pinhole resolution σ_q [Å⁻¹] (NaN, and counted, when ≤ 0 or not finite).
+void add_q_width(Curve& c, double dq) {
+  const bool ok = std::isfinite(dq) && dq > 0;
+  if (!ok) ++c.q_width_unusable;
+  c.q_width.push_back(ok ? dq : kNaN);
+}
+
+/// Whether a CSV column name denotes the q resolution (dQ, Qdev, sigma_q) rather than σ_I.
+bool is_q_width_name(const std::string& key) {
+  return key == "dq" || key == "qdev" || key == "q_dev" || key == "sigma_q" || key == "sigmaq" ||
+         key == "dq_" || key == "q_width" || key == "qwidth" || key == "q_resolution";
+}
+
 /// Checks the rows, masks I ≤ 0 / non-finite, converts q and assembles the Curve.
 Curve assemble(const std::string& path, const std::string& format, std::vector<Row> rows, bool has_sigma,
-               bool q_in_nm) {
+               bool q_in_nm, bool has_dq = false) {
   Curve c;
   c.source = path;
   c.format = format;
@@ -144,16 +157,18 @@ Curve assemble(const std::string& path, const std::string& format, std::vector<R
       if (!ok) ++c.sigma_unusable;
       c.sigma.push_back(ok ? r.sigma : kNaN);
     }
+    if (has_dq) add_q_width(c, r.dq * scale);
   }
   if (c.q.empty()) {
     fail(rows.front().where, "all " + std::to_string(rows.size()) + " intensities (through " +
                                  rows.back().where + ") are <= 0 or not finite: nothing to fit");
   }
   log::info(
-      "{}: {} {} rows, {} masked (I <= 0 or not finite), {} kept; q {:.6g} to {:.6g} 1/A{}{}", path,
+      "{}: {} {} rows, {} masked (I <= 0 or not finite), {} kept; q {:.6g} to {:.6g} 1/A{}{}{}", path,
       c.rows_read, format, c.rows_masked, c.q.size(), c.q.front(), c.q.back(),
       q_in_nm ? " (converted from 1/nm)" : "",
-      c.sigma_unusable ? ", " + std::to_string(c.sigma_unusable) + " kept rows without a usable sigma" : "");
+      c.sigma_unusable ? ", " + std::to_string(c.sigma_unusable) + " kept rows without a usable sigma" : "",
+      has_dq ? ", dQ column (pinhole resolution) present" : "");
   return c;
 }
 
@@ -262,7 +277,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
                                  (k == 0   ? "q"
                                   : k == 1 ? "I"
                                   : k == 2 ? "sigma"
-                                           : "extra") +
+                                           : "dQ") +
                                  ")");
         }
       }
@@ -271,7 +286,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
       fail(at(path, ln), "only one column: a data row needs q and I (and optionally sigma)");
     if (tok.size() > 4) {
       fail(at(path, ln),
-           std::to_string(tok.size()) + " columns: expected q, I and optionally sigma (2 to 4 columns)");
+           std::to_string(tok.size()) + " columns: expected q, I and optionally sigma and dQ (2 to 4 columns)");
     }
     if (ncols == 0) ncols = tok.size();
     if (tok.size() != ncols) {
@@ -282,6 +297,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
     r.q = v[0];
     r.i = v[1];
     if (ncols >= 3) r.sigma = v[2];
+    if (ncols >= 4) r.dq = v[3];
     r.where = at(path, ln);
     rows.push_back(r);
   }
@@ -293,7 +309,7 @@ Curve read_ascii(const std::string& path, QUnit q_unit) {
   for (const auto& kv : meta) {
     if (int h = unit_hint(kv.first + " " + kv.second)) hint = h;
   }
-  Curve c = assemble(path, "ascii", std::move(rows), ncols >= 3, resolve_nm(q_unit, hint));
+  Curve c = assemble(path, "ascii", std::move(rows), ncols >= 3, resolve_nm(q_unit, hint), ncols >= 4);
   c.header = std::move(header);
   c.metadata = std::move(meta);
   return c;
@@ -334,9 +350,13 @@ Curve read_csv(const std::string& path, QUnit q_unit) {
     k.erase(std::remove_if(k.begin(), k.end(), [](unsigned char ch) { return std::isspace(ch); }), k.end());
     return k;
   };
-  int iq = -1, ii = -1, is = -1;
+  int iq = -1, ii = -1, is = -1, idq = -1;
   for (std::size_t k = 0; k < names.size(); ++k) {
     const std::string key = key_of(names[k]);
+    if (is_q_width_name(key)) {
+      if (idq < 0) idq = static_cast<int>(k);
+      continue;
+    }
     const bool err = key.find("err") != std::string::npos || key.find("sig") != std::string::npos ||
                      key.find("dev") != std::string::npos || key.find("unc") != std::string::npos ||
                      key.find("std") != std::string::npos || key == "di" || key == "si" || key == "e";
@@ -383,10 +403,11 @@ Curve read_csv(const std::string& path, QUnit q_unit) {
     num(iq, r.q, true);
     num(ii, r.i, true);
     if (is >= 0) num(is, r.sigma, false);
+    if (idq >= 0) num(idq, r.dq, false);
     rows.push_back(r);
   }
   if (rows.empty()) fail(at(path, head_line), "no data rows after the header row");
-  Curve c = assemble(path, "csv", std::move(rows), is >= 0, resolve_nm(q_unit, hint));
+  Curve c = assemble(path, "csv", std::move(rows), is >= 0, resolve_nm(q_unit, hint), idq >= 0);
   c.header = {head};
   return c;
 }
@@ -487,6 +508,16 @@ Curve read_nxcansas(const std::string& path, QUnit q_unit) {
     H5Id sd = open_dataset(g, sname);
     s = read1d(sd, sname);
   }
+  std::vector<double> dqv;  // NXcanSAS resolution: Q@resolutions names it, else a dataset Qdev
+  {
+    std::string rname = string_attr(qd, "resolutions");
+    if (rname.empty() && exists(g, "Qdev")) rname = "Qdev";
+    if (!rname.empty() && exists(g, rname)) {
+      H5Id rd = open_dataset(g, rname);
+      dqv = read1d(rd, rname);
+      if (dqv.size() != q.size()) fail(path + ":" + gpath, qname + " and " + rname + " have different lengths");
+    }
+  }
   if (q.empty()) fail(path + ":" + gpath + "/" + qname, "the dataset is empty (no data rows)");
   if (in.size() != q.size() || (!s.empty() && s.size() != q.size())) {
     fail(path + ":" + gpath,
@@ -505,9 +536,10 @@ Curve read_nxcansas(const std::string& path, QUnit q_unit) {
     rows[k].q = q[k];
     rows[k].i = in[k];
     rows[k].sigma = s.empty() ? kNaN : s[k];
+    rows[k].dq = dqv.empty() ? kNaN : dqv[k];
     rows[k].where = path + ":" + gpath + "/" + qname + "[" + std::to_string(k) + "]";
   }
-  Curve c = assemble(path, "nxcansas", std::move(rows), !s.empty(), nm);
+  Curve c = assemble(path, "nxcansas", std::move(rows), !s.empty(), nm, !dqv.empty());
   const std::string title = string_attr(f.id(), "title");
   if (!title.empty()) c.metadata.emplace_back("title", title);
   c.metadata.emplace_back("sasentry", "/" + entry_name);

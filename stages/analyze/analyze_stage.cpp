@@ -153,28 +153,32 @@ void write_sensitivity(const cli::StageContext& ctx, hid_t file, const FitEnsemb
   for (double v : stack.data) {
     if (!std::isfinite(v)) throw RuntimeFailure(fits.target + ": the forward model's Jacobian has non-finite entries");
   }
-  const Matrix med = elementwise_median(stack);
-  const Matrix med_fit = [&] {  // median Jacobian on the fitted points only: what the loss sees
-    std::vector<std::int64_t> rows;
-    for (std::int64_t i = 0; i < fits.n_q(); ++i) {
-      if (fits.target_mask[static_cast<std::size_t>(i)]) rows.push_back(i);
+  // Everything below is on the fitted points only (/target/mask): what the loss sees (issue 13).
+  std::vector<std::int64_t> rows;
+  std::vector<double> q_fit;
+  for (std::int64_t i = 0; i < fits.n_q(); ++i) {
+    if (fits.target_mask[static_cast<std::size_t>(i)]) {
+      rows.push_back(i);
+      q_fit.push_back(fits.q[static_cast<std::size_t>(i)]);
     }
-    return med.select_rows(rows);
-  }();
+  }
+  const Matrix med_fit = elementwise_median(stack).select_rows(rows);
   Matrix eig(k, p);
   for (std::int64_t r = 0; r < k; ++r) {
     const Eigen e = gauss_newton_eigen(stack.solution(r, fits.target_mask));
     for (std::int64_t j = 0; j < p; ++j) eig(r, j) = e.values[static_cast<std::size_t>(j)];
   }
   const Eigen med_eig = gauss_newton_eigen(med_fit);
-  const std::vector<double> global = global_sensitivity(med);
+  const std::vector<double> global = global_sensitivity(med_fit);
   io::set_attr(g, "status", std::string("ok"));
   io::set_attr(g, "jacobian_mode", std::string(used == JacobianMode::forward ? "forward" : "reverse"));
+  io::set_attr(g, "window", std::string("fitted points (/target/mask), q in /sensitivity/q"));
   io::set_attr(g, "gauss_newton_window", std::string("fitted points (/target/mask)"));
-  write_matrix(file, "/sensitivity/jacobian_median", med);
-  write_matrix(file, "/sensitivity/jacobian_median_rownorm", normalise_rows(med));
+  io::write_dataset<double>(file, "/sensitivity/q", {q_fit.size()}, q_fit.data());
+  write_matrix(file, "/sensitivity/jacobian_median", med_fit);
+  write_matrix(file, "/sensitivity/jacobian_median_rownorm", normalise_rows(med_fit));
   io::write_dataset<double>(file, "/sensitivity/global", {static_cast<hsize_t>(p)}, global.data());
-  write_matrix(file, "/sensitivity/coupling", coupling(med));
+  write_matrix(file, "/sensitivity/coupling", coupling(med_fit));
   write_matrix(file, "/sensitivity/gauss_newton_eigenvalues", eig);
   write_matrix(file, "/sensitivity/gauss_newton_median", gauss_newton(med_fit));
   io::write_dataset<double>(file, "/sensitivity/gauss_newton_median_eigenvalues", {static_cast<hsize_t>(p)}, med_eig.values.data());
@@ -187,7 +191,7 @@ void write_sensitivity(const cli::StageContext& ctx, hid_t file, const FitEnsemb
       const auto* src = stack.data.data() + static_cast<std::size_t>(m * stack.n_q * p);
       sub.data.insert(sub.data.end(), src, src + stack.n_q * p);
     }
-    const std::vector<double> s = global_sensitivity(elementwise_median(sub));
+    const std::vector<double> s = global_sensitivity(elementwise_median(sub).select_rows(rows));
     per_group.insert(per_group.end(), s.begin(), s.end());
   }
   io::write_dataset<double>(file, "/sensitivity/global_per_group", {a.groups.size(), static_cast<hsize_t>(p)}, per_group.data());
@@ -283,12 +287,15 @@ void write_target_exports(const cli::StageContext& ctx, hid_t file, const std::s
   info.target = name;
   info.source = fits.source;
   info.model = fits.model;
-  info.loss = io::has_attr(f, "loss_name") ? io::attr_string(f, "loss_name") : "composite";
+  info.loss = io::has_attr(f, "loss") ? io::attr_string(f, "loss") : "composite";
   info.quadrature_nodes = io::has_attr(f, "quadrature_nodes") ? io::attr_int(f, "quadrature_nodes") : 0;
   info.names = fits.names;
   info.units = fits.units;
   if (!a.kept.empty()) info.best.assign(a.params.row(0), a.params.row(0) + fits.n_params());
-  const FitCurves c = fit_curves(fits, a, q_data);
+  const std::vector<double> q_width = io::exists(f, "/target/q_width")
+                                          ? io::read_all<double>(io::open_dataset(f, "/target/q_width"))
+                                          : std::vector<double>{};
+  const FitCurves c = fit_curves(fits, a, q_data, q_width);
   info.q_min = c.q.empty() ? fits.q_min : c.q.front();
   info.q_max = c.q.empty() ? fits.q_max : c.q.back();
   write_exports(ctx.path("analysis/" + name), c, info);

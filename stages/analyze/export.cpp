@@ -55,13 +55,14 @@ void write_csv(const std::string& path, const FitCurves& c, const ExportInfo& in
       out << "# best " << info.names[j] << " [" << (j < info.units.size() ? info.units[j] : "") << "]: "
           << (j < info.best.size() ? num(info.best[j]) : "nan") << "\n";
     }
-    out << "# columns: q [1/A], I and sigma [data unit; sigma nan where the data have none], I_fit (best fit), "
-           "I_lower, I_median, I_upper (2.5/50/97.5 % of the retained fits); I_fit includes the fitted "
-           "background. SasView's ASCII loader reads the 4th column as dQ: open fit.h5 there instead.\n"
-        << "q,I,sigma,I_fit,I_lower,I_median,I_upper\n";
+    out << "# columns: q [1/A], I and sigma [data unit; sigma nan where the data have none], dQ [1/A; pinhole "
+           "sigma_q, 0 where the data have none], I_fit (best fit, fitted background included), I_lower, "
+           "I_upper (2.5 and 97.5 % of the retained fits; their median is in fit.h5). The first four are "
+           "what SasView's loader reads (q, I, dI, dQ)\n"
+        << "q,I,sigma,dQ,I_fit,I_lower,I_upper\n";
     for (std::size_t i = 0; i < c.q.size(); ++i) {
-      out << num(c.q[i]) << "," << num(c.intensity[i]) << "," << num(c.sigma[i]) << "," << num(c.best[i]) << ","
-          << num(c.lower[i]) << "," << num(c.median[i]) << "," << num(c.upper[i]) << "\n";
+      out << num(c.q[i]) << "," << num(c.intensity[i]) << "," << num(c.sigma[i]) << "," << num(c.dq[i]) << ","
+          << num(c.best[i]) << "," << num(c.lower[i]) << "," << num(c.upper[i]) << "\n";
     }
     if (!out.flush()) throw RuntimeFailure(tmp + ": write failed");
   }
@@ -117,6 +118,16 @@ void write_nxcansas(const std::string& path, const FitCurves& c, const ExportInf
       return g;
     };
     sasdata("sasdata01", c.intensity, c.has_sigma ? &c.sigma : nullptr);
+    {  // the measured curve's resolution, where the data have one (NXcanSAS Q@resolutions)
+      bool any = false;
+      for (double w : c.dq) any = any || w > 0;
+      if (any) {
+        io::H5Id g = io::ensure_group(e, "sasdata01");
+        io::H5Id qd = io::open_dataset(g, "Q");
+        io::set_attr(qd, "resolutions", std::string("dQ"));
+        put(g, "dQ", c.dq, "1/A");
+      }
+    }
     io::H5Id fit = sasdata("sasdata02", c.best, nullptr);
     io::set_attr(fit, "lnpsaxs_curve", std::string("best fit (lowest RMSE_log), background included"));
     io::set_attr(fit, "lnpsaxs_model", info.model);
@@ -126,13 +137,18 @@ void write_nxcansas(const std::string& path, const FitCurves& c, const ExportInf
     io::set_attr(fit, "lnpsaxs_best_parameters", info.best);
     io::set_attr(fit, "lnpsaxs_quadrature_nodes", info.quadrature_nodes);
     io::set_attr(fit, "lnpsaxs_window", std::vector<double>{info.q_min, info.q_max});
+    io::H5Id band = sasdata("sasdata03", c.median, nullptr);
+    io::set_attr(band, "lnpsaxs_curve", std::string("median of the retained fits (band: I_lower, I_upper)"));
+    put(band, "I_lower", c.lower, "arbitrary");
+    put(band, "I_upper", c.upper, "arbitrary");
   }
   rename_or_throw(tmp, path);
 }
 
 }  // namespace
 
-FitCurves fit_curves(const FitEnsemble& fits, const EnsembleAnalysis& a, double q_data) {
+FitCurves fit_curves(const FitEnsemble& fits, const EnsembleAnalysis& a, double q_data,
+                     const std::vector<double>& q_width) {
   if (!(q_data > 0) || !std::isfinite(q_data)) {
     throw InputError(fits.path + ": attribute data_invariant must be finite and > 0");
   }
@@ -147,6 +163,8 @@ FitCurves fit_curves(const FitEnsemble& fits, const EnsembleAnalysis& a, double 
     const double s = iu < fits.target_sigma.size() ? fits.target_sigma[iu] * q_data : kNaN;
     c.sigma.push_back(s);
     c.has_sigma = c.has_sigma || std::isfinite(s);
+    const double w = iu < q_width.size() ? q_width[iu] : 0.0;
+    c.dq.push_back(std::isfinite(w) && w > 0 ? w : 0.0);
     auto model = [&](std::int64_t r) {
       return std::pow(10.0, static_cast<double>(fits.curve[static_cast<std::size_t>(r * nq + i)])) * q_data;
     };

@@ -1,6 +1,8 @@
 #pragma once
 // Per-target exports that other SAS tools read (written by analyze next to analysis/<target>.h5):
-//   analysis/<target>/fit.csv  — q, I, σ, best fit, retained band, in the data's own units;
+//   analysis/<target>/fit.csv  — q, I, σ, dQ, best fit, retained band, in the data's own units
+//                                (SasView's ASCII loader reads the first four as q, I, dI, dQ and
+//                                refuses 8 or more columns, so the band is lower and upper only);
 //   analysis/<target>/fit.h5   — NXcanSAS: one SASentry, the measured SASdata and the fitted curve
 //                                as a second SASdata (SasView's loader, sasdata, opens both).
 #include <string>
@@ -16,6 +18,7 @@ struct FitCurves {
   std::vector<double> q;          ///< [n] Å⁻¹, the fitted points
   std::vector<double> intensity;  ///< [n] data I (unit of the data file)
   std::vector<double> sigma;      ///< [n] data σ (NaN where unknown)
+  std::vector<double> dq;         ///< [n] pinhole resolution σ_q [Å⁻¹] (0 where the data have none)
   std::vector<double> best;       ///< [n] best fit (lowest RMSE_log), background included
   std::vector<double> lower, median, upper;  ///< [n] 2.5 / 50 / 97.5 % of the retained fits
   bool has_sigma = false;         ///< some σ is finite
@@ -25,7 +28,9 @@ struct FitCurves {
 /// (the model curve of fits.h5 includes the fitted background, design.md "fit loss"). The band is
 /// the per-q percentile (linear interpolation) over the retained restarts `a.kept`. Throws
 /// InputError when `data_invariant` is not positive and finite.
-FitCurves fit_curves(const FitEnsemble& fits, const EnsembleAnalysis& a, double data_invariant);
+/// `q_width` is fits.h5's /target/q_width (σ_q per point of /q), or empty.
+FitCurves fit_curves(const FitEnsemble& fits, const EnsembleAnalysis& a, double data_invariant,
+                     const std::vector<double>& q_width = {});
 
 /// Metadata written into the exports' headers.
 struct ExportInfo {

@@ -23,6 +23,8 @@ std::vector<TargetSpec> batch_targets(const config::Config& cfg, std::vector<bat
     t.q_max = r.real("q_max");
     t.background = r.boolean("background");
     t.sigma_weighting = r.string("weighting") == "sigma";
+    t.loss = r.string("loss");
+    t.resolution = r.string("resolution") == "auto";
     t.restarts = r.integer("restarts");
     t.steps = r.integer("steps");
     t.m_r = r.reals("m_r");

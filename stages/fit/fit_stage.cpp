@@ -11,6 +11,8 @@
 #include <optional>
 #include <sstream>
 
+#include <ATen/ATen.h>
+
 #include "batch.h"
 #include "forward_model.h"
 #include "lnpsaxs/batch.h"
@@ -53,7 +55,15 @@ struct Plan {
   OptimiserSettings opt;
   LossSettings loss;
   StartSettings start;
+  std::int64_t quadrature_configured = 0;  ///< fit.quadrature_nodes (the check's starting K)
+  double quadrature_tolerance = 0;         ///< fit.quadrature_tolerance (0: unchecked)
+  double quadrature_check_error = kNaN;    ///< K-vs-2K error at the check's start points
+  bool quadrature_capped = false;
 };
+
+at::Tensor tensor_from(const std::vector<double>& v, std::int64_t rows, std::int64_t cols) {
+  return at::tensor(v, at::TensorOptions().dtype(at::kDouble)).view({rows, cols});
+}
 
 /// A target's place in the batch's global restart index: the restarts of all targets of one run,
 /// concatenated in target order, are split into contiguous blocks across array tasks (so 1,000
@@ -84,7 +94,7 @@ std::uint64_t name_key(const std::string& name) {
 std::optional<TargetSpec> command_line_target(const po::variables_map& vm) {
   if (!vm.count("data") && !vm.count("synth")) {
     for (const char* k : {"model", "name", "q-min", "q-max", "background", "weighting", "restarts", "steps",
-                          "format", "q-unit"}) {
+                          "format", "q-unit", "loss", "resolution"}) {
       if (vm.count(k) && !vm[k].defaulted())
         throw InputError(std::string("--") + k + " needs --data FILE or --synth K");
     }
@@ -124,6 +134,12 @@ std::optional<TargetSpec> command_line_target(const po::variables_map& vm) {
   const std::string wt = vm["weighting"].as<std::string>();
   if (wt != "none" && wt != "sigma") throw InputError("--weighting must be none or sigma, got '" + wt + "'");
   t.sigma_weighting = wt == "sigma";
+  t.loss = vm["loss"].as<std::string>();
+  if (t.loss != "default" && t.loss != "auto" && t.loss != "log" && t.loss != "composite" && t.loss != "chi2")
+    throw InputError("--loss must be auto, log, composite or chi2, got '" + t.loss + "'");
+  const std::string res = vm["resolution"].as<std::string>();
+  if (res != "auto" && res != "none") throw InputError("--resolution must be auto or none, got '" + res + "'");
+  t.resolution = res == "auto";
   t.restarts = vm["restarts"].as<std::int64_t>();
   if (t.restarts < 0) throw InputError("--restarts must be >= 0");
   t.steps = vm["steps"].as<std::int64_t>();
@@ -159,9 +175,12 @@ Boxes boxes_for(const TargetSpec& t, const config::Config& cfg, const PreparedTa
   return b;
 }
 
-Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::string& run_dir,
+Plan make_plan(const TargetSpec& spec_in, const config::Config& cfg, const std::string& run_dir,
                c10::Device device, const std::shared_ptr<const surrogate::Surrogate>& sur,
                const std::vector<double>& grid) {
+  TargetSpec spec = spec_in;  // the loss resolved (default -> fit.loss, auto -> by model)
+  const LossKind loss_kind = resolve_loss(spec.loss, spec.model, cfg.string("fit.loss"), spec.where + ".loss");
+  spec.loss = loss_name(loss_kind);
   PreparedTarget pt = prepare_target(spec, grid, run_dir);
   const Boxes boxes = boxes_for(spec, cfg, pt);
   const auto trunc = pair_or(spec.truncation, cfg.range("size_distribution.truncation"));
@@ -171,9 +190,11 @@ Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::str
                      std::to_string(trunc.first) + ", " + std::to_string(trunc.second) + "] Å");
   }
   Plan p{std::move(pt), Layout(spec.model, spec.background, boxes), {}, 0, 0, "", "", {}, {}, {}};
+  p.target.spec = spec;
   ForwardSetup& s = p.setup;
   s.model = spec.model;
-  s.q = grid;
+  s.q = p.target.q;
+  s.q_width = p.target.q_width;
   s.norm_begin = p.target.norm_begin;
   s.norm_end = p.target.norm_end;
   s.background = spec.background;
@@ -198,6 +219,9 @@ Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::str
   p.opt.warmup_steps =
       cfg.integer(surrogate_model ? "fit.surrogate_warmup_steps" : "fit.analytic_warmup_steps");
   p.opt.lr_final_fraction = cfg.real(surrogate_model ? "fit.surrogate_lr_final" : "fit.analytic_lr_final");
+  p.loss.kind = loss_kind;
+  p.loss.chi2_background = spec.background;
+  p.loss.n_free = static_cast<std::int64_t>(p.layout.size()) + 1;  // + the scale s
   p.loss.log_weight = cfg.real("fit.loss_log_weight");
   p.loss.lin_weight = cfg.real("fit.loss_lin_weight");
   p.loss.lin_scale = cfg.real("fit.loss_lin_scale");
@@ -206,6 +230,27 @@ Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::str
   p.start.fixed_m_r = cfg.reals("fit.fixed_size_start")[0];
   p.start.fixed_s_r = cfg.reals("fit.fixed_size_start")[1];
   p.start.m_q2_gap = cfg.real("fit.m_q2_start_gap");
+  // Quadrature that checks itself: K doubles until K and 2K agree at the first Sobol starts.
+  p.quadrature_configured = s.nodes;
+  p.quadrature_tolerance = cfg.real("fit.quadrature_tolerance");
+  if (p.quadrature_tolerance > 0) {
+    const std::int64_t n = cfg.integer("fit.quadrature_check_starts");
+    const std::vector<double> st = sobol_starts(p.layout, p.start, p.seed, 0, n);
+    const at::Tensor params = tensor_from(st, n, static_cast<std::int64_t>(p.layout.size()));
+    const QuadratureCheck qc = check_quadrature(s, params, p.target.fit_begin, p.target.fit_end,
+                                                p.quadrature_tolerance, cfg.integer("fit.quadrature_max_nodes"));
+    if (qc.capped) {
+      log::warn("{}: quadrature check: K = {} still errs by {:.3g} in log10 I (> fit.quadrature_tolerance {:.3g}); "
+                "raise fit.quadrature_max_nodes or use fit.quadrature_rule log_radius",
+                spec.name, qc.nodes, qc.error, p.quadrature_tolerance);
+    } else if (qc.nodes != s.nodes) {
+      log::info("{}: quadrature check: K = {} -> {} (K vs 2K max |d log10 I| {:.3g} <= {:.3g})", spec.name, s.nodes,
+                qc.nodes, qc.error, p.quadrature_tolerance);
+    }
+    s.nodes = qc.nodes;
+    p.quadrature_check_error = qc.error;
+    p.quadrature_capped = qc.capped;
+  }
   std::string sur_id;
   if (surrogate_model) {
     const io::OutputInfo si = io::inspect_output(run_dir + "/surrogate/surrogate.h5");
@@ -222,6 +267,21 @@ Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::str
                     ? stages::command_line_fit_fingerprint(cfg, spec.canonical())
                     : stages::fingerprint(cfg, "fit", spec.name);
   return p;
+}
+
+std::string loss_definition(const Plan& p) {
+  switch (p.loss.kind) {
+    case LossKind::log:
+      return "per restart: mean(w (log10 M - log10 D)^2) over the fitted points; M, D Porod-normalised, w = 1 "
+             "(or (D/sigma)^2 scaled to mean 1 with weighting: sigma)";
+    case LossKind::chi2:
+      return "per restart: sum(((s I_mean + b - D)/sigma)^2)/(N - P) over the N fitted points, s (and b >= 0 with "
+             "a background) solved by weighted linear least squares at every step; P = " +
+             std::to_string(p.loss.n_free);
+    default:
+      return "per restart: fit.loss_log_weight * mean((ln M - ln D)^2) + fit.loss_lin_weight * "
+             "mean(((M - D)/fit.loss_lin_scale)^2) over the fitted points; M, D Porod-normalised";
+  }
 }
 
 void write_target_attrs(hid_t f, const Plan& p, const config::Config& cfg) {
@@ -255,12 +315,27 @@ void write_target_attrs(hid_t f, const Plan& p, const config::Config& cfg) {
   io::set_attr(f, "seed_key", static_cast<std::int64_t>(p.seed >> 1));
   io::set_attr(f, "rows_read", t.rows_read);
   io::set_attr(f, "rows_masked", t.rows_masked);
-  io::set_attr(
-      f, "loss",
-      std::string("per restart: fit.loss_log_weight * mean((ln M - ln D)^2) + fit.loss_lin_weight * "
-                  "mean(((M - D)/fit.loss_lin_scale)^2) over the fitted points; M, D Porod-normalised"));
+  io::set_attr(f, "loss", loss_name(p.loss.kind));
+  io::set_attr(f, "loss_definition", loss_definition(p));
+  io::set_attr(f, "loss_term_names", p.loss.kind == LossKind::composite
+                                         ? std::vector<std::string>{"log", "linear"}
+                                         : std::vector<std::string>{loss_name(p.loss.kind), "-"});
+  if (p.loss.kind == LossKind::composite) {
+    io::set_attr(f, "loss_weights", std::vector<double>{p.loss.log_weight, p.loss.lin_weight, p.loss.lin_scale});
+  }
+  io::set_attr(f, "fitted_points", t.fit_end - t.fit_begin);
+  io::set_attr(f, "window_points", t.window_points);
+  io::set_attr(f, "sigma_unusable", t.sigma_unusable);
+  io::set_attr(f, "resolution", std::string(p.setup.q_width.empty() ? "none" : "pinhole"));
+  if (!p.setup.q_width.empty()) io::set_attr(f, "resolution_nodes", p.setup.resolution_nodes);
+  io::set_attr(f, "quadrature_nodes_configured", p.quadrature_configured);
+  io::set_attr(f, "quadrature_tolerance", p.quadrature_tolerance);
+  io::set_attr(f, "quadrature_check_error", p.quadrature_check_error);
+  io::set_attr(f, "quadrature_capped", std::int64_t{p.quadrature_capped ? 1 : 0});
   io::set_attr(f, "curve",
-               std::string("log10 M(q): Porod-normalised polydisperse model (+ background) on /q"));
+               std::string(p.loss.kind == LossKind::chi2
+                               ? "log10 (scale * I_mean(q) + background / data_invariant) on /q (chi2 fit, /scale)"
+                               : "log10 M(q): Porod-normalised polydisperse model (+ background) on /q"));
   (void)cfg;
 }
 
@@ -272,9 +347,12 @@ void write_target_data(hid_t f, const Plan& p, MPI_Comm comm) {
   io::write_dataset<double>(f, "/target/sigma", {n}, t.sigma.data(), comm);
   io::write_dataset<std::uint8_t>(f, "/target/mask", {n}, t.fit_mask.data(), comm);
   io::write_dataset<std::uint8_t>(f, "/target/norm_mask", {n}, t.norm_mask.data(), comm);
+  io::write_dataset<std::int64_t>(f, "/target/bin_count", {n}, t.bin_count.data(), comm);
+  if (!p.setup.q_width.empty())
+    io::write_dataset<double>(f, "/target/q_width", {n}, p.setup.q_width.data(), comm);
 }
 
-const char* kRowSets[] = {"start", "params", "loss", "rmse_log", "rmse_log_full", "curve", "steps"};
+const char* kRowSets[] = {"start", "params", "loss", "loss_terms", "scale", "rmse_log", "rmse_log_full", "curve", "steps"};
 
 
 std::string attr_or_empty(const std::string& path, const char* name) {
@@ -314,12 +392,59 @@ void log_summary(const std::string& fits, const Plan& p) {
   log::info("{}: best RMSE_log {:.4g}; retained {}/{} restarts (RMSE_log <= {:.4g}): {}", p.target.spec.name,
             rmse[static_cast<std::size_t>(keep.front())], keep.size(), rmse.size(),
             rmse[static_cast<std::size_t>(keep.back())], text);
+  const std::vector<double> shares = io::attr_doubles(f, "loss_term_shares");
+  const std::vector<std::string> tn = io::attr_strings(f, "loss_term_names");
+  log::info("{}: loss {} over {} fitted points{}; quadrature K = {} ({}), K vs 2K at the best restart {:.3g} in log10",
+            p.target.spec.name, loss_name(p.loss.kind), p.target.fit_end - p.target.fit_begin,
+            p.loss.kind == LossKind::composite
+                ? fmt::format(" (best restart: {} term {:.1f} %, {} term {:.1f} %)", tn[0], 100 * shares[0], tn[1],
+                              100 * shares[1])
+                : std::string(),
+            p.setup.nodes, quadrature_rule_name(p.setup.rule), io::attr_double(f, "quadrature_error_best"));
 }
 
 /// Joins the complete shards of one target into fits/<name>/fits.h5. Serial (one process).
 io::Provenance provenance(const cli::StageContext& ctx, const Plan& p) {
   return {ctx.info.name, ctx.cfg.sha256(), p.stage_sha, ctx.cfg.resolved_yaml()};
 }
+
+/// The best restart of the joined shards (lowest finite loss) and what fits.h5 records about it.
+struct BestRestart {
+  std::int64_t index = -1;
+  double quadrature_error = kNaN;      ///< its K-vs-2K max |Δ log10 M| over the fitted points
+  std::vector<double> shares{kNaN, kNaN};  ///< each loss term's share of its loss
+};
+
+BestRestart best_restart(const cli::StageContext& ctx, const Plan& p, const GlobalSplit& split, int num_shards) {
+  BestRestart b;
+  double best = INFINITY;
+  std::vector<double> params, terms;
+  const std::size_t np = p.layout.size();
+  for (int s = 0; s < num_shards; ++s) {
+    const mpi::Range r = split.part(s, num_shards);
+    if (r.size() == 0) continue;
+    io::File f = io::File::open(ctx.path(shard_file(p.target.spec.name, s, num_shards)), io::File::Mode::read);
+    const auto loss = io::read_all<double>(io::open_dataset(f, "/loss"));
+    for (std::size_t i = 0; i < loss.size(); ++i) {
+      if (std::isfinite(loss[i]) && loss[i] < best) {
+        best = loss[i];
+        b.index = r.begin + static_cast<std::int64_t>(i);
+        const auto par = io::read_all<double>(io::open_dataset(f, "/params"));
+        const auto tr = io::read_all<double>(io::open_dataset(f, "/loss_terms"));
+        params.assign(par.begin() + static_cast<std::ptrdiff_t>(i * np), par.begin() + static_cast<std::ptrdiff_t>((i + 1) * np));
+        terms.assign(tr.begin() + static_cast<std::ptrdiff_t>(2 * i), tr.begin() + static_cast<std::ptrdiff_t>(2 * i + 2));
+      }
+    }
+  }
+  if (b.index < 0) return b;
+  const double sum = terms[0] + terms[1];
+  if (sum > 0) b.shares = {terms[0] / sum, terms[1] / sum};
+  b.quadrature_error = quadrature_error(p.setup, tensor_from(params, 1, static_cast<std::int64_t>(np)),
+                                        p.target.fit_begin, p.target.fit_end)
+                           .item<double>();
+  return b;
+}
+
 
 /// Whether RUN/fits/<name>/fits.h5 is complete for this target's definition, config and data.
 bool joined_complete(const cli::StageContext& ctx, const Plan& p) {
@@ -360,9 +485,13 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, const GlobalSplit&
     log::info("{}: another process is joining {}", name, out);
     return false;
   }
+  const BestRestart best = best_restart(ctx, p, split, num_shards);
   {
     io::CheckpointWriter w(out, provenance(ctx, p), MPI_COMM_NULL, false);
     write_target_attrs(w.id(), p, ctx.cfg);
+    io::set_attr(w.id(), "best_restart", best.index);
+    io::set_attr(w.id(), "quadrature_error_best", best.quadrature_error);
+    io::set_attr(w.id(), "loss_term_shares", best.shares);
     io::set_attr(w.id(), "num_shards", std::int64_t{num_shards});
     write_target_data(w.id(), p, MPI_COMM_NULL);
     const std::int64_t np = static_cast<std::int64_t>(p.layout.size());
@@ -379,7 +508,7 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, const GlobalSplit&
       const hid_t type = d == "curve"   ? H5T_NATIVE_FLOAT
                          : d == "steps" ? H5T_NATIVE_INT64
                                         : H5T_NATIVE_DOUBLE;
-      const std::int64_t cols = (d == "start" || d == "params") ? np : d == "curve" ? nq : 0;
+      const std::int64_t cols = (d == "start" || d == "params") ? np : d == "curve" ? nq : d == "loss_terms" ? 2 : 0;
       io::create_virtual_dataset(w.id(), "/" + d, type, p.restarts, cols, sources);
     }
     w.commit();
@@ -523,6 +652,8 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
   io::H5Id d_start = dataset("/start", H5T_NATIVE_DOUBLE, np),
            d_params = dataset("/params", H5T_NATIVE_DOUBLE, np),
            d_loss = dataset("/loss", H5T_NATIVE_DOUBLE, 0),
+           d_terms = dataset("/loss_terms", H5T_NATIVE_DOUBLE, 2),
+           d_scale = dataset("/scale", H5T_NATIVE_DOUBLE, 0),
            d_rmse = dataset("/rmse_log", H5T_NATIVE_DOUBLE, 0),
            d_rmse_full = dataset("/rmse_log_full", H5T_NATIVE_DOUBLE, 0),
            d_curve = dataset("/curve", H5T_NATIVE_FLOAT, nq),
@@ -580,6 +711,8 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
     io::write_rows<double>(d_start, row, n, has ? res.start.data() : &zero_d, true);
     io::write_rows<double>(d_params, row, n, has ? res.params.data() : &zero_d, true);
     io::write_rows<double>(d_loss, row, n, has ? res.loss.data() : &zero_d, true);
+    io::write_rows<double>(d_terms, row, n, has ? res.loss_terms.data() : &zero_d, true);
+    io::write_rows<double>(d_scale, row, n, has ? res.scale.data() : &zero_d, true);
     io::write_rows<double>(d_rmse, row, n, has ? res.rmse_log.data() : &zero_d, true);
     io::write_rows<double>(d_rmse_full, row, n, has ? res.rmse_log_full.data() : &zero_d, true);
     io::write_rows<float>(d_curve, row, n, has ? res.curve.data() : &zero_f, true);
@@ -635,6 +768,10 @@ po::options_description stage_options() {
       "background", po::value<bool>()->implicit_value(true),
       "with --data/--synth: fit a constant background")(
       "weighting", po::value<std::string>()->default_value("none"), "with --data: none or sigma")(
+      "loss", po::value<std::string>()->default_value("default"),
+      "with --data/--synth: auto, log, composite or chi2 (default: fit.loss)")(
+      "resolution", po::value<std::string>()->default_value("auto"),
+      "with --data: auto (smear by the file's dQ column when present) or none")(
       "restarts", po::value<std::int64_t>()->default_value(0),
       "with --data/--synth: restarts (0: config default)")(
       "steps", po::value<std::int64_t>()->default_value(0),

@@ -122,11 +122,19 @@ at::Tensor sphere_amplitude(const at::Tensor& x) {
 QuadratureRule parse_quadrature_rule(const std::string& s) {
   if (s == "inverse_cdf") return QuadratureRule::inverse_cdf;
   if (s == "log_radius") return QuadratureRule::log_radius;
-  throw InputError("unknown quadrature rule '" + s + "' (inverse_cdf, log_radius)");
+  if (s == "fixed_log_radius") return QuadratureRule::fixed_log_radius;
+  throw InputError("unknown quadrature rule '" + s + "' (inverse_cdf, log_radius, fixed_log_radius)");
 }
 
 std::string quadrature_rule_name(QuadratureRule r) {
-  return r == QuadratureRule::log_radius ? "log_radius" : "inverse_cdf";
+  switch (r) {
+    case QuadratureRule::log_radius:
+      return "log_radius";
+    case QuadratureRule::fixed_log_radius:
+      return "fixed_log_radius";
+    default:
+      return "inverse_cdf";
+  }
 }
 
 RadiusQuadrature truncated_lognormal_nodes(const at::Tensor& m_r, const at::Tensor& s_r, double lower,
@@ -139,6 +147,13 @@ RadiusQuadrature truncated_lognormal_nodes(const at::Tensor& m_r, const at::Tens
   const at::Tensor s2 = at::log1p((s / m).pow(2));
   const at::Tensor sigma = at::sqrt(s2).unsqueeze(1);
   const at::Tensor mu = (at::log(m) - 0.5 * s2).unsqueeze(1);
+  if (rule == QuadratureRule::fixed_log_radius) {
+    const double lo = std::log(lower), hi = std::log(upper);
+    const at::Tensor x = lo + (hi - lo) * u;  // [1, K], the same for every row
+    const at::Tensor z = (x - mu) / sigma;
+    const at::Tensor wk = w * at::exp(-0.5 * z * z);
+    return {at::exp(x).expand({m.size(0), k}), wk / wk.sum(1, true)};
+  }
   if (rule == QuadratureRule::log_radius) {
     const at::Tensor lo = at::clamp_min(mu - 8.0 * sigma, std::log(lower));
     const at::Tensor hi = at::clamp_max(mu + 8.0 * sigma, std::log(upper));
@@ -164,6 +179,14 @@ struct ForwardModel::Impl {
   at::Tensor log_cq2;        // ln(c_i q_i²) on the invariant window, dtype
   // surrogate input scaling (ParameterSpace order)
   std::vector<double> box_lower, box_span;
+  // pinhole smearing: analytical models evaluate at q_node [n_q, J] and average with q_weight
+  // [n_q, J]; the surrogate applies ln_smear [n_q, n_q] (ln of sasmodels' weight matrix, −inf = 0)
+  at::Tensor q_node, q_weight, ln_smear;
+  // sphere with fixed nodes: ln of (r_k/100)^6 f(q r_k)^2, smeared when q_width is set: [K, n_q]
+  at::Tensor sphere_table;
+
+  void build_resolution();
+  at::Tensor analytic_intensity(const at::Tensor& p, const RadiusQuadrature& rq, const at::Tensor& qv) const;
 
   at::Tensor ln_mean(const at::Tensor& p, std::int64_t b, std::int64_t e) const;
 };
@@ -234,7 +257,104 @@ ForwardModel::ForwardModel(ForwardSetup setup) {
   }
   impl->q = tensor_of(s.q, s.dtype, s.device);
   impl->log_cq2 = tensor_of(lcq2, s.dtype, s.device);
+  if (!s.q_width.empty()) impl->build_resolution();
+  if (s.model == Model::sphere && s.rule == QuadratureRule::fixed_log_radius) {
+    // Fixed nodes: the form factors at every (node, q) once, in double (smeared if need be).
+    c10::NoGradGuard ng;
+    const at::Tensor one = at::full({1}, 0.5 * (s.truncation_lower + s.truncation_upper), at::kDouble);
+    const RadiusQuadrature rq = truncated_lognormal_nodes(one * 1.0, one * 0.3, s.truncation_lower,
+                                                          s.truncation_upper, s.nodes, s.rule);
+    const at::Tensor r = rq.radius.select(0, 0).view({-1, 1});  // [K, 1] Å
+    const bool smear = impl->q_node.defined();
+    const at::Tensor qd = smear ? impl->q_node.to(at::kCPU, at::kDouble).reshape({1, -1})
+                                : at::tensor(s.q, at::TensorOptions().dtype(at::kDouble)).view({1, -1});
+    at::Tensor t = (r / kRadiusScale).pow(6) * sphere_amplitude_composite(qd * r).pow(2);  // [K, n]
+    if (smear) {
+      t = (t.view({s.nodes, n, -1}) * impl->q_weight.to(at::kCPU, at::kDouble).unsqueeze(0)).sum(2);
+    }
+    impl->sphere_table = t.to(opts(s.dtype, s.device)).contiguous();
+  }
   impl_ = std::move(impl);
+}
+
+void ForwardModel::Impl::build_resolution() {
+  const auto n = static_cast<std::int64_t>(s.q.size());
+  if (static_cast<std::int64_t>(s.q_width.size()) != n)
+    throw InputError("forward model: q_width must have one value per q point");
+  for (double w : s.q_width) {
+    if (!(w > 0) || !std::isfinite(w)) throw InputError("forward model: q_width must be finite and > 0");
+  }
+  constexpr double kLow = 2.5, kHigh = 3.0;  // sasmodels PINHOLE_N_SIGMA
+  if (s.model == Model::surrogate) {
+    // sasmodels.resolution.pinhole_resolution with q_calc = the grid: erf over bin edges.
+    std::vector<double> edges(static_cast<std::size_t>(n + 1));
+    for (std::int64_t i = 1; i < n; ++i)
+      edges[static_cast<std::size_t>(i)] = 0.5 * (s.q[static_cast<std::size_t>(i - 1)] + s.q[static_cast<std::size_t>(i)]);
+    edges[0] = s.q[0] - 0.5 * (s.q[1] - s.q[0]);
+    edges[static_cast<std::size_t>(n)] =
+        s.q[static_cast<std::size_t>(n - 1)] + 0.5 * (s.q[static_cast<std::size_t>(n - 1)] - s.q[static_cast<std::size_t>(n - 2)]);
+    std::vector<double> lw(static_cast<std::size_t>(n * n), -INFINITY);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double qi = s.q[static_cast<std::size_t>(i)], wi = s.q_width[static_cast<std::size_t>(i)];
+      std::vector<double> row(static_cast<std::size_t>(n), 0.0);
+      double sum = 0;
+      for (std::int64_t j = 0; j < n; ++j) {
+        const double qj = s.q[static_cast<std::size_t>(j)];
+        if (qj < qi - kLow * wi || qj > qi + kHigh * wi) continue;
+        const double a = std::erf((edges[static_cast<std::size_t>(j)] - qi) / (std::sqrt(2.0) * wi));
+        const double b = std::erf((edges[static_cast<std::size_t>(j + 1)] - qi) / (std::sqrt(2.0) * wi));
+        row[static_cast<std::size_t>(j)] = b - a;
+        sum += b - a;
+      }
+      for (std::int64_t j = 0; j < n; ++j) {
+        const double v = row[static_cast<std::size_t>(j)];
+        if (v > 0 && sum > 0) lw[static_cast<std::size_t>(i * n + j)] = std::log(v / sum);
+      }
+      if (!(sum > 0)) lw[static_cast<std::size_t>(i * n + i)] = 0.0;  // narrower than a bin: no smearing
+    }
+    ln_smear = at::tensor(lw, at::TensorOptions().dtype(at::kDouble)).view({n, n}).to(opts(s.dtype, s.device));
+    return;
+  }
+  // Gauss–Legendre nodes t_j on [−2.5, 3] with weights ∝ w_j φ(t_j), normalised.
+  const GaussLegendre gl = gauss_legendre_unit(s.resolution_nodes);
+  std::vector<double> t, w;
+  double sw = 0;
+  for (std::size_t j = 0; j < gl.node.size(); ++j) {
+    t.push_back(-kLow + (kLow + kHigh) * gl.node[j]);
+    w.push_back(gl.weight[j] * std::exp(-0.5 * t.back() * t.back()));
+    sw += w.back();
+  }
+  const auto nj = static_cast<std::int64_t>(t.size());
+  std::vector<double> qn(static_cast<std::size_t>(n * nj)), qw(static_cast<std::size_t>(n * nj));
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = 0; j < nj; ++j) {
+      const double v = s.q[static_cast<std::size_t>(i)] + s.q_width[static_cast<std::size_t>(i)] * t[static_cast<std::size_t>(j)];
+      qn[static_cast<std::size_t>(i * nj + j)] = std::max(std::fabs(v), 1e-6);  // sasmodels: |q|
+      qw[static_cast<std::size_t>(i * nj + j)] = w[static_cast<std::size_t>(j)] / sw;
+    }
+  }
+  q_node = at::tensor(qn, at::TensorOptions().dtype(at::kDouble)).view({n, nj}).to(opts(s.dtype, s.device));
+  q_weight = at::tensor(qw, at::TensorOptions().dtype(at::kDouble)).view({n, nj}).to(opts(s.dtype, s.device));
+}
+
+at::Tensor ForwardModel::Impl::analytic_intensity(const at::Tensor& p, const RadiusQuadrature& rq,
+                                                  const at::Tensor& qv) const {
+  // qv [1, 1, n]; returns Σ_k w_k I(q; r_k) [R, n]
+  const at::Tensor r = (rq.radius.to(s.device, s.dtype) / kRadiusScale).unsqueeze(2);  // [R, K, 1] in 100 Å
+  const at::Tensor w = rq.weight.to(s.device, s.dtype).unsqueeze(2);
+  at::Tensor intensity;
+  if (s.model == Model::sphere) {
+    const at::Tensor f = sphere_amplitude(qv * (r * kRadiusScale));
+    intensity = (r.pow(3) * f).pow(2);
+  } else {
+    const at::Tensor d = p.select(1, 2).to(s.device, s.dtype).view({-1, 1, 1}) / kRadiusScale;
+    const at::Tensor c = p.select(1, 3).to(s.device, s.dtype).view({-1, 1, 1});
+    const at::Tensor rc = (r - d).clamp_min(1.0 / kRadiusScale);
+    const at::Tensor amp = r.pow(3) * sphere_amplitude(qv * (r * kRadiusScale)) +
+                           (c - 1.0) * rc.pow(3) * sphere_amplitude(qv * (rc * kRadiusScale));
+    intensity = amp.pow(2);
+  }
+  return (intensity * w).sum(1);
 }
 
 const ForwardSetup& ForwardModel::setup() const { return impl_->s; }
@@ -288,8 +408,14 @@ at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std:
     const auto net_type = s.surrogate->dtype();  // float32, or float64 after Surrogate::convert
     const at::Tensor theta =
         at::cat({su.slice(2, 0, 1), ru, su.slice(2, 1, 8)}, 2).reshape({r * k, 9}).to(net_type);
-    const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta).slice(1, b, e).reshape({r, k, e - b});
     const at::Tensor lw = at::log(rq.weight).to(dev, net_type).unsqueeze(2);
+    if (ln_smear.defined()) {  // smear on the whole grid, then take the columns
+      const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta).reshape({r, k, -1});
+      const at::Tensor ln_i = at::logsumexp(y * kLn10 + lw, 1).to(s.device, s.dtype);  // [R, n_q]
+      const at::Tensor lws = ln_smear.slice(0, b, e).unsqueeze(0);                       // [1, e-b, n_q]
+      return at::logsumexp(ln_i.unsqueeze(1) + lws, 2);
+    }
+    const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta).slice(1, b, e).reshape({r, k, e - b});
     return at::logsumexp(y * kLn10 + lw, 1).to(s.device, s.dtype);
 #else
     (void)b;
@@ -297,22 +423,18 @@ at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std:
     throw NotCompiled("the surrogate forward model");
 #endif
   }
-  const at::Tensor qv = q.slice(0, b, e).view({1, 1, e - b});
-  const at::Tensor r = (rq.radius.to(s.device, s.dtype) / kRadiusScale).unsqueeze(2);  // [R, K, 1] in 100 Å
-  const at::Tensor w = rq.weight.to(s.device, s.dtype).unsqueeze(2);
-  at::Tensor intensity;
-  if (s.model == Model::sphere) {
-    const at::Tensor f = sphere_amplitude(qv * (r * kRadiusScale));
-    intensity = (r.pow(3) * f).pow(2);
-  } else {
-    const at::Tensor d = p.select(1, 2).to(s.device, s.dtype).view({-1, 1, 1}) / kRadiusScale;
-    const at::Tensor c = p.select(1, 3).to(s.device, s.dtype).view({-1, 1, 1});
-    const at::Tensor rc = (r - d).clamp_min(1.0 / kRadiusScale);
-    const at::Tensor amp = r.pow(3) * sphere_amplitude(qv * (r * kRadiusScale)) +
-                           (c - 1.0) * rc.pow(3) * sphere_amplitude(qv * (rc * kRadiusScale));
-    intensity = amp.pow(2);
+  if (sphere_table.defined()) {  // fixed nodes: Ī = w @ table
+    return at::log(at::matmul(rq.weight.to(s.device, s.dtype), sphere_table.slice(1, b, e)));
   }
-  return at::log((intensity * w).sum(1));
+  if (!q_node.defined()) return at::log(analytic_intensity(p, rq, q.slice(0, b, e).view({1, 1, e - b})));
+  // Pinhole smearing: one pass per resolution node j (memory as without smearing).
+  const at::Tensor qn = q_node.slice(0, b, e), qw = q_weight.slice(0, b, e);
+  at::Tensor acc;
+  for (std::int64_t j = 0; j < qn.size(1); ++j) {
+    const at::Tensor part = analytic_intensity(p, rq, qn.select(1, j).view({1, 1, e - b})) * qw.select(1, j).unsqueeze(0);
+    acc = acc.defined() ? acc + part : part;
+  }
+  return at::log(acc);
 }
 
 at::Tensor ForwardModel::ln_mean_intensity(const at::Tensor& params, std::int64_t begin,
@@ -346,6 +468,34 @@ at::Tensor ForwardModel::log10_intensity(const at::Tensor& params) const {
   return ln_intensity(params, 0, n_q()) / kLn10;
 }
 
+at::Tensor quadrature_error(const ForwardSetup& setup, const at::Tensor& params, std::int64_t begin,
+                            std::int64_t end) {
+  c10::NoGradGuard ng;
+  ForwardSetup s2 = setup;
+  s2.nodes = 2 * setup.nodes;
+  const ForwardModel a(setup), b(s2);
+  const std::int64_t eb = std::min(begin, setup.norm_begin), ee = std::max(end, setup.norm_end);
+  const at::Tensor d = (a.ln_intensity(params, eb, ee) - b.ln_intensity(params, eb, ee)).slice(1, begin - eb, end - eb);
+  return (d.abs().to(at::kDouble) / kLn10).amax(1).to(at::kCPU);
+}
+
+QuadratureCheck check_quadrature(ForwardSetup setup, const at::Tensor& params, std::int64_t begin,
+                                 std::int64_t end, double tolerance, std::int64_t max_nodes) {
+  QuadratureCheck out;
+  for (;;) {
+    const at::Tensor e = quadrature_error(setup, params, begin, end);
+    const at::Tensor finite = e.masked_select(at::isfinite(e));
+    out.nodes = setup.nodes;
+    out.error = finite.numel() ? finite.max().item<double>() : 0.0;
+    if (out.error <= tolerance) return out;
+    if (2 * setup.nodes > max_nodes) {
+      out.capped = true;
+      return out;
+    }
+    setup.nodes *= 2;
+  }
+}
+
 ForwardModel ForwardModel::from_fit_output(const std::string& fits_h5, const std::string& run_dir,
                                            c10::Device device) {
   ForwardSetup s;
@@ -363,6 +513,8 @@ ForwardModel ForwardModel::from_fit_output(const std::string& fits_h5, const std
                                                 : QuadratureRule::inverse_cdf;
     s.dtype = io::attr_string(f, "dtype") == "float64" ? c10::kDouble : c10::kFloat;
     s.q = io::read_all<double>(io::open_dataset(f, "/q"));
+    if (io::exists(f, "/target/q_width")) s.q_width = io::read_all<double>(io::open_dataset(f, "/target/q_width"));
+    if (io::has_attr(f, "resolution_nodes")) s.resolution_nodes = io::attr_int(f, "resolution_nodes");
     const std::vector<std::uint8_t> nm = io::read_all<std::uint8_t>(io::open_dataset(f, "/target/norm_mask"));
     s.norm_begin = -1;
     for (std::size_t i = 0; i < nm.size(); ++i) {

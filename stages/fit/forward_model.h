@@ -47,9 +47,14 @@ namespace lnpsaxs::fit {
 ///                integrand I(q, F⁻¹(u)) oscillates ever faster in the distribution's tails, so at
 ///                high q (sharp sphere minima) it converges only algebraically in K;
 ///   log_radius   nodes x_k = lo + (hi − lo)u_k uniform in ln r on [lo, hi] = [ln A, ln B] ∩
-///                [μ − 8σ, μ + 8σ], weights ∝ w_k·φ((x_k − μ)/σ), normalised: spectral accuracy.
-enum class QuadratureRule { inverse_cdf, log_radius };
-QuadratureRule parse_quadrature_rule(const std::string& s);  ///< "inverse_cdf" | "log_radius"
+///                [μ − 8σ, μ + 8σ], weights ∝ w_k·φ((x_k − μ)/σ), normalised: spectral accuracy;
+///   fixed_log_radius  the same with [lo, hi] = [ln A, ln B] whatever (μ, σ): the nodes do not move
+///                with the parameters, so a sphere's form factors at them are computed once (fast),
+///                at the price of more nodes for a narrow distribution in a wide truncation (the
+///                quadrature check of check_quadrature() chooses K).
+enum class QuadratureRule { inverse_cdf, log_radius, fixed_log_radius };
+/// "inverse_cdf" | "log_radius" | "fixed_log_radius"; InputError otherwise.
+QuadratureRule parse_quadrature_rule(const std::string& s);
 std::string quadrature_rule_name(QuadratureRule r);
 
 /// What a (model, target) pair needs besides the parameters.
@@ -64,6 +69,12 @@ struct ForwardSetup {
   double truncation_upper = 500.0;  ///< B [Å]
   std::int64_t nodes = 64;          ///< K
   QuadratureRule rule = QuadratureRule::inverse_cdf;
+  /// Pinhole resolution σ_q per point of `q` [Å⁻¹] (empty: no smearing). The model at q_i is the
+  /// average of I over a Gaussian of that width truncated to [−2.5σ, +3σ] and renormalised
+  /// (sasmodels' Pinhole1D): for sphere/core_shell with `resolution_nodes` Gauss–Legendre nodes in
+  /// q per point; for the surrogate with sasmodels' bin-integrated weight matrix on its own grid.
+  std::vector<double> q_width;
+  std::int64_t resolution_nodes = 12;
   c10::ScalarType dtype =
       c10::kFloat;  ///< output type (kFloat or kDouble); the surrogate net runs in its own dtype
   c10::Device device = c10::Device(c10::kCPU);
@@ -113,6 +124,22 @@ class ForwardModel {
 /// + x⁸/1330560 below |x| = 0.1 (float64) or 0.5 (float32), where the closed form cancels.
 /// Differentiable (no NaN gradient at 0).
 at::Tensor sphere_amplitude(const at::Tensor& x);
+
+/// The quadrature self-check (issue 13): K-vs-2K error of a setup at some parameter rows.
+struct QuadratureCheck {
+  std::int64_t nodes = 0;  ///< K chosen
+  double error = 0;        ///< max over rows and columns of |log10 M_K − log10 M_2K| at that K
+  bool capped = false;     ///< the cap stopped the doubling before the tolerance was met
+};
+/// Per-row max |log10 M_K − log10 M_2K| over columns [begin, end) (the fit window), [R] float64,
+/// with K = setup.nodes. `params` [R, P] physical.
+at::Tensor quadrature_error(const ForwardSetup& setup, const at::Tensor& params, std::int64_t begin,
+                            std::int64_t end);
+/// Doubles setup.nodes until the max K-vs-2K error at `params` is ≤ `tolerance` or 2K would exceed
+/// `max_nodes`. Columns [eval_begin, eval_end) are evaluated (they must hold the invariant window)
+/// and the error is taken over [begin, end) within them.
+QuadratureCheck check_quadrature(ForwardSetup setup, const at::Tensor& params, std::int64_t begin,
+                                 std::int64_t end, double tolerance, std::int64_t max_nodes);
 
 /// Nodes of the truncated log-normal quadrature: m_r, s_r [R] (Å) → radius [R, K] (float64, Å)
 /// and weights [R, K] (float64, each row sums to 1), differentiable in m_r and s_r.

@@ -52,6 +52,7 @@ FitData make_fit_data(const PreparedTarget& t) {
     const double v = t.intensity[static_cast<std::size_t>(i)];
     const double s = t.sigma[static_cast<std::size_t>(i)];
     d.data.push_back(v);
+    d.sigma.push_back(s);
     wl.push_back(t.spec.sigma_weighting ? (v / s) * (v / s) : 1.0);
     wn.push_back(t.spec.sigma_weighting ? 1.0 / (s * s) : 1.0);
   }
@@ -89,30 +90,79 @@ at::Tensor physical_from_raw(const Layout& layout, const at::Tensor& raw) {
 
 namespace {
 
-/// Per-restart loss and log10 RMSE from ln M on the evaluated columns.
+/// Per-restart loss, its terms and log10 RMSE from the model on the evaluated columns.
 struct LossParts {
   at::Tensor loss;      // [R]
   at::Tensor rmse_log;  // [R]
+  at::Tensor terms;     // [R, 2]
+  at::Tensor scale, background, shift;  // chi2 only: s, b̃ and the ln shift of Ī ([R] each)
 };
 
 struct LossTensors {
-  at::Tensor ln_data, data, w_log, w_lin;
+  at::Tensor ln_data, data, w_log, w_lin, w_chi;
   LossTensors(const FitData& d, c10::ScalarType t, c10::Device dev) {
     data = to_tensor(d.data, t, dev);
     ln_data = at::log(data);
     w_log = to_tensor(d.w_log, t, dev);
     w_lin = to_tensor(d.w_lin, t, dev);
+    std::vector<double> wc;
+    for (double s : d.sigma) wc.push_back(1.0 / (s * s));
+    w_chi = to_tensor(wc, at::kDouble, dev);
   }
 };
+
+/// ln of what the loss compares with the data on the evaluated columns: ln M (log, composite) or
+/// ln Ī before normalisation (chi2, which fits its own scale).
+at::Tensor loss_model(const ForwardModel& model, const LossSettings& ls, const at::Tensor& params,
+                      std::int64_t b, std::int64_t e) {
+  return ls.kind == LossKind::chi2 ? model.ln_mean_intensity(params, b, e) : model.ln_intensity(params, b, e);
+}
 
 LossParts loss_parts(const at::Tensor& ln_eval, const FitData& d, const LossSettings& ls,
                      const LossTensors& lt) {
   const at::Tensor ln_fit = ln_eval.slice(1, d.fit_begin - d.eval_begin, d.fit_end - d.eval_begin);
+  LossParts out;
+  if (ls.kind == LossKind::chi2) {
+    // Linear least squares for (s, b) in double; Ī shifted by its row maximum for conditioning.
+    const at::Tensor shift = ln_fit.detach().to(at::kDouble).amax(1, true);
+    const at::Tensor x = at::exp(ln_fit.to(at::kDouble) - shift);
+    const at::Tensor y = lt.data.to(at::kDouble).unsqueeze(0), u = lt.w_chi.unsqueeze(0);
+    const at::Tensor s1 = u.sum(1), sx = (u * x).sum(1), sxx = (u * x * x).sum(1), sy = (u * y).sum(1),
+                     sxy = (u * x * y).sum(1);
+    at::Tensor s = sxy / sxx, b = at::zeros_like(s);
+    if (ls.chi2_background) {
+      const at::Tensor det = sxx * s1 - sx * sx;
+      const at::Tensor bf = (sxx * sy - sx * sxy) / det, sf = (sxy * s1 - sx * sy) / det;
+      const at::Tensor pos = bf >= 0;
+      s = at::where(pos, sf, s);
+      b = at::where(pos, bf, b);
+    }
+    const at::Tensor m = s.unsqueeze(1) * x + b.unsqueeze(1);
+    const auto n = static_cast<double>(d.data.size());
+    const double dof = std::max(n - static_cast<double>(ls.n_free), 1.0);
+    const at::Tensor r = m - y;
+    out.loss = ((u * r * r).sum(1) / dof).to(ln_eval.scalar_type());
+    const at::Tensor dl = at::log(m.clamp_min(1e-300)) - at::log(y);
+    out.rmse_log = (at::sqrt((dl * dl).mean(1)) / kLn10).to(ln_eval.scalar_type());
+    out.terms = at::stack({out.loss, at::zeros_like(out.loss)}, 1);
+    out.scale = s;
+    out.background = b;
+    out.shift = shift.squeeze(1);
+    return out;
+  }
   const at::Tensor dlog = ln_fit - lt.ln_data;
+  out.rmse_log = at::sqrt((dlog * dlog).mean(1)) / kLn10;
+  if (ls.kind == LossKind::log) {
+    out.loss = (lt.w_log * dlog * dlog).mean(1) / (kLn10 * kLn10);
+    out.terms = at::stack({out.loss, at::zeros_like(out.loss)}, 1);
+    return out;
+  }
   const at::Tensor dlin = (at::exp(ln_fit) - lt.data) / ls.lin_scale;
-  const at::Tensor loss =
-      ls.log_weight * (lt.w_log * dlog * dlog).mean(1) + ls.lin_weight * (lt.w_lin * dlin * dlin).mean(1);
-  return {loss, at::sqrt((dlog * dlog).mean(1)) / kLn10};
+  const at::Tensor t_log = ls.log_weight * (lt.w_log * dlog * dlog).mean(1);
+  const at::Tensor t_lin = ls.lin_weight * (lt.w_lin * dlin * dlin).mean(1);
+  out.loss = t_log + t_lin;
+  out.terms = at::stack({t_log, t_lin}, 1);
+  return out;
 }
 
 }  // namespace
@@ -120,7 +170,7 @@ LossParts loss_parts(const at::Tensor& ln_eval, const FitData& d, const LossSett
 at::Tensor composite_loss(const ForwardModel& model, const FitData& data, const LossSettings& loss,
                           const at::Tensor& params) {
   const LossTensors lt(data, model.setup().dtype, model.setup().device);
-  return loss_parts(model.ln_intensity(params, data.eval_begin, data.eval_end), data, loss, lt).loss;
+  return loss_parts(loss_model(model, loss, params, data.eval_begin, data.eval_end), data, loss, lt).loss;
 }
 
 BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const FitData& data,
@@ -155,7 +205,7 @@ BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const Fit
     const double lr = opt.lr * lr_factor(opt, s);
     const at::Tensor rv = raw.detach().requires_grad_(true);
     const LossParts lp = loss_parts(
-        model.ln_intensity(physical_from_raw(layout, rv), data.eval_begin, data.eval_end), data, ls, lt);
+        loss_model(model, ls, physical_from_raw(layout, rv), data.eval_begin, data.eval_end), data, ls, lt);
     const at::Tensor g_all = torch::autograd::grad({lp.loss.sum()}, {rv})[0];
     c10::NoGradGuard ng;
     const at::Tensor lossd = lp.loss.detach().to(at::kDouble);
@@ -187,9 +237,20 @@ BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const Fit
   c10::NoGradGuard ng;
   raw = at::where(alive.unsqueeze(1), raw, good);
   steps = at::where(alive, steps, (steps - 1).clamp_min(0));
-  const at::Tensor phys = physical_from_raw(layout, raw);
-  const LossParts fin = loss_parts(model.ln_intensity(phys, data.eval_begin, data.eval_end), data, ls, lt);
-  const at::Tensor curve = model.log10_intensity(phys);  // [B, n_q]
+  at::Tensor phys = physical_from_raw(layout, raw);
+  const LossParts fin = loss_parts(loss_model(model, ls, phys, data.eval_begin, data.eval_end), data, ls, lt);
+  at::Tensor curve;  // [B, n_q] log10 of the fitted model
+  if (ls.kind == LossKind::chi2) {
+    const at::Tensor x = at::exp(model.ln_mean_intensity(phys, 0, model.n_q()).to(at::kDouble) - fin.shift.unsqueeze(1));
+    curve = at::log10((fin.scale.unsqueeze(1) * x + fin.background.unsqueeze(1)).clamp_min(1e-300))
+                .to(model.setup().dtype);
+    if (model.setup().background) {  // report b in the data's unit in the background column
+      phys = phys.clone();
+      phys.select(1, phys.size(1) - 1).copy_(fin.background * model.setup().data_invariant);
+    }
+  } else {
+    curve = model.log10_intensity(phys);
+  }
   const at::Tensor sup = curve.slice(1, data.support_begin, data.support_end);
   std::vector<double> dfull(data.data_full.begin() + data.support_begin,
                             data.data_full.begin() + data.support_end);
@@ -202,6 +263,9 @@ BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const Fit
   };
   out.params = to_vec(phys);
   out.loss = to_vec(fin.loss);
+  out.loss_terms = to_vec(fin.terms);
+  out.scale = ls.kind == LossKind::chi2 ? to_vec(fin.scale * at::exp(-fin.shift))
+                                        : std::vector<double>(static_cast<std::size_t>(b), NAN);
   out.rmse_log = to_vec(fin.rmse_log);
   out.rmse_log_full = to_vec(rmse_full);
   const at::Tensor cf = curve.to(at::kCPU, at::kFloat).contiguous();

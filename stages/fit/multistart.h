@@ -30,13 +30,21 @@ struct OptimiserSettings {
 /// f + (1 − f)·½(1 + cos πt), t = (s − warmup)/(steps − warmup) clamped to [0, 1].
 double lr_factor(const OptimiserSettings& o, std::int64_t step);
 
-/// Composite loss per restart over the fitted points (design.md "fit loss"):
-///   L = λ_log·mean(w_log·(ln M − ln D)²) + λ_lin·mean(w_lin·((M − D)/scale)²),
+/// Loss per restart over the N fitted points (design.md "fit loss"; target.h LossKind):
+///   composite  L = λ_log·mean(w_log·(ln M − ln D)²) + λ_lin·mean(w_lin·((M − D)/scale)²)
+///   log        L = mean(w_log·(log10 M − log10 D)²)
+///   chi2       L = Σ ((s·Ī + b − D)/σ)² / (N − P), Ī the model before normalisation and (s, b) the
+///              σ-weighted linear least-squares solution at the current parameters (b = 0 without
+///              a background, or when the unconstrained b would be negative); P = n_free.
 /// w ≡ 1 without σ weighting; with it w_log ∝ (D/σ)² and w_lin ∝ 1/σ², each scaled to mean 1.
+/// D, σ are the Porod-normalised data, so χ² equals that of the raw intensities.
 struct LossSettings {
+  LossKind kind = LossKind::composite;
   double log_weight = 0.1;
   double lin_weight = 1.0;
   double lin_scale = 1e5;
+  bool chi2_background = false;  ///< chi2: solve for a background b too
+  std::int64_t n_free = 0;       ///< chi2: P, free parameters incl. the scale (and b)
 };
 
 /// A prepared target as the loss sees it (columns are grid indices).
@@ -47,6 +55,7 @@ struct FitData {
   std::vector<double> data;   ///< normalised data D on the fit columns
   std::vector<double> w_log;  ///< weights on the fit columns (mean 1)
   std::vector<double> w_lin;  ///< weights of the linear-intensity term on the fit columns
+  std::vector<double> sigma;  ///< σ of D on the fit columns (NaN where unknown; chi2 needs it)
   std::vector<double> data_full;  ///< D on the whole grid (NaN off the data's range)
 };
 /// The loss's view of a prepared target: Porod-normalised data and weights on the fit columns
@@ -57,7 +66,9 @@ FitData make_fit_data(const PreparedTarget& t);
 struct BatchResult {
   std::vector<double> start;          ///< [B, P] physical start (after the raw round trip)
   std::vector<double> params;         ///< [B, P] physical final
-  std::vector<double> loss;           ///< [B] final composite loss
+  std::vector<double> loss;           ///< [B] final loss
+  std::vector<double> loss_terms;     ///< [B, 2] the loss's terms (composite: log, linear; else L, 0)
+  std::vector<double> scale;          ///< [B] chi2: s with M = s·Ī + b̃ (normalised units); else NaN
   std::vector<double> rmse_log;       ///< [B] log10 RMSE over the fit window
   std::vector<double> rmse_log_full;  ///< [B] log10 RMSE over every grid point with data
   std::vector<float> curve;           ///< [B, n_q] final log10 M on the full grid
@@ -74,7 +85,7 @@ BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const Fit
 
 /// Physical parameters from raw ones, [R, P] → [R, P] (same maps as Layout, on tensors).
 at::Tensor physical_from_raw(const Layout& layout, const at::Tensor& raw);
-/// Composite loss per restart [R] of physical parameters [R, P].
+/// The loss (LossSettings::kind) per restart [R] of physical parameters [R, P]; differentiable.
 at::Tensor composite_loss(const ForwardModel& model, const FitData& data, const LossSettings& loss,
                           const at::Tensor& params);
 

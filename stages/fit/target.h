@@ -1,7 +1,8 @@
 #pragma once
 // A fit target: what is fitted (a measured file or a synthetic target of `synth`), with which
-// model and in which q window, prepared on the model's q grid (issue 5 "Data in"; spec §5.2,
-// §5.8). Plain C++ (no LibTorch).
+// model, loss and in which q window (issue 5 "Data in", issue 13; spec §5.2, §5.8). The analytical
+// models are fitted at the data's own q; the surrogate, whose output lives on a fixed grid, gets
+// the data binned onto that grid (σ propagated). Plain C++ (no LibTorch).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct TargetSpec {
   double q_max = 1.0;
   bool background = false;
   bool sigma_weighting = false;
+  /// Loss as given: "default" (take fit.loss), "auto", "log", "composite" or "chi2" (loss_kind()).
+  std::string loss = "default";
+  bool resolution = true;  ///< `resolution: auto` (smear when the data carry dQ) or false for none
   std::int64_t restarts = 0;  ///< 0: by kind (fit.restarts_experimental / _synthetic / _baseline)
   std::int64_t steps = 0;     ///< 0: fit.steps
   std::vector<double> m_r, s_r, truncation, shell_thickness, contrast;  ///< [lo, hi] overrides or empty
@@ -39,19 +43,38 @@ struct TargetSpec {
   std::string source() const;
 };
 
+/// The loss a target is fitted with (design.md "fit loss"): `log` = mean of w·(log10 M − log10 D)²;
+/// `composite` = the paper's λ_log·MSE(ln) + λ_lin·MSE(I/scale); `chi2` = Σ((s·I + b − D)/σ)²/(N − P)
+/// with s (and b) solved in closed form at every step.
+enum class LossKind { log, composite, chi2 };
+std::string loss_name(LossKind k);
+/// "auto" → composite for the surrogate, log for sphere/core_shell; "default" → `config_default`
+/// (fit.loss) first. Throws InputError for anything else, naming `where`.
+LossKind resolve_loss(const std::string& loss, Model model, const std::string& config_default,
+                      const std::string& where);
+
 /// The targets of fit.targets.
 std::vector<TargetSpec> targets_from_config(const config::Config& cfg);
 
 /// Number of restarts of `t` (its own, or the config's default for its kind).
 std::int64_t restarts_for(const TargetSpec& t, const config::Config& cfg);
 
-/// A target on the model grid, ready to fit. Index ranges are half-open [begin, end) on `q`.
+/// A target ready to fit. Index ranges are half-open [begin, end) on `q`.
 struct PreparedTarget {
   TargetSpec spec;
-  std::vector<double> q;  ///< model grid [n_q] (Å⁻¹)
+  /// Model q [n_q] (Å⁻¹): the data's own q (every kept point) for sphere/core_shell, the
+  /// surrogate's grid for the surrogate.
+  std::vector<double> q;
   std::vector<double>
-      intensity;              ///< data / data_invariant on the grid (NaN where the data do not reach) [Å³]
-  std::vector<double> sigma;  ///< σ / data_invariant (NaN where unknown)
+      intensity;              ///< data / data_invariant on q (NaN where the data do not reach) [Å³]
+  std::vector<double> sigma;  ///< σ / data_invariant (NaN where unknown or unusable)
+  /// Pinhole resolution σ_q [n_q] (Å⁻¹) when the fit smears the model (resolution: auto and the
+  /// data carry dQ); empty otherwise.
+  std::vector<double> q_width;
+  /// Surrogate: measured points averaged into each grid point (0: interpolated); else all 1.
+  std::vector<std::int64_t> bin_count;
+  std::int64_t window_points = 0;    ///< measured points inside [q_min, q_max] (all of them fitted)
+  std::int64_t sigma_unusable = 0;   ///< of those, points whose σ is ≤ 0 or not finite
   std::vector<std::uint8_t> fit_mask;               ///< fitted points: 1 on [fit_begin, fit_end)
   std::vector<std::uint8_t> norm_mask;              ///< invariant window: 1 on [norm_begin, norm_end)
   std::int64_t support_begin = 0, support_end = 0;  ///< grid points inside the data's q range
@@ -69,12 +92,17 @@ struct PreparedTarget {
   std::vector<double> truth_for(const Layout& layout) const;
 };
 
-/// Reads the target's data and puts it on `grid` (monotone cubic interpolation of linear I on
-/// the grid points inside the data's q range), sets the fit window (grid ∩ [q_min, q_max] ∩ data)
-/// and the invariant window (the fit window for sphere/core_shell, the whole data range for the
-/// surrogate; design.md "invariant window") and normalises the data by its invariant over that
-/// window. `run_dir` locates synthetic targets. Throws InputError for unreadable or malformed data
-/// and for a window holding fewer than 3 grid points.
+/// Reads the target's data. Sphere/core_shell: q = the data's q (`grid` is not used), fit window
+/// = the points in [q_min, q_max]. Surrogate: q = `grid`; each measured point goes to its nearest
+/// grid point and each grid point's value is the inverse-variance mean of its points (plain mean
+/// without σ; σ propagated), with monotone cubic interpolation only where a grid point inside the
+/// data's range received no point; the fit window holds every grid point that received a point of
+/// [q_min, q_max], and those bins average window points only, so no point of the window is
+/// dropped. The invariant window is the fit window for sphere/core_shell and the whole data range
+/// for the surrogate (design.md "invariant window"); the data are normalised by their invariant
+/// over it. `run_dir` locates synthetic targets. Throws InputError for unreadable or malformed data,
+/// a window holding fewer than 3 points, σ weighting without σ, and σ weighting or loss chi2 when a
+/// window point has an unusable σ (the message names the first such row).
 PreparedTarget prepare_target(const TargetSpec& spec, const std::vector<double>& grid,
                               const std::string& run_dir);
 

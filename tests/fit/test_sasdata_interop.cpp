@@ -1,5 +1,5 @@
 // Our NXcanSAS reader against SasView's own writer (sasdata's NXcanSASWriter, Debian
-// python3-sasdata): a curve written there reads here with the same q, I and sigma.
+// python3-sasdata): a curve written there reads here with the same q, I, sigma and dQ.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 namespace fs = std::filesystem;
 namespace io = lnpsaxs::io;
 
-TEST_CASE("a file written by sasdata's NXcanSAS writer reads with the same q, I, sigma") {
+TEST_CASE("a file written by sasdata's NXcanSAS writer reads with the same q, I, sigma, dQ") {
   if (std::system("/usr/bin/python3 -c 'import sasdata.file_converter.nxcansas_writer' 2>/dev/null") != 0) {
     MESSAGE("python3-sasdata not installed (tools/install-deps.sh): skipped");
     return;
@@ -50,6 +50,8 @@ TEST_CASE("a file written by sasdata's NXcanSAS writer reads with the same q, I,
     CHECK(c.q[k] == doctest::Approx(q[k]).epsilon(1e-12));
     CHECK(c.intensity[k] == doctest::Approx(in[k]).epsilon(1e-12));
     CHECK(c.sigma[k] == doctest::Approx(s[k]).epsilon(1e-12));
+    REQUIRE(c.q_width.size() == q.size());
+    CHECK(c.q_width[k] == doctest::Approx(dq[k]).epsilon(1e-12));
   }
   fs::remove_all(dir);
 }

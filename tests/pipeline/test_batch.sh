@@ -6,8 +6,9 @@
 #     glob into 40 targets; only fit and analyze run (no stage upstream is needed); results.csv has
 #     40 rows, each recovering m_r within 1 % and s_r within 10 % (measured worst: 0.4 % and 4.9 %; the 1 % noise
 #     on 49 fitted grid points pins the mean radius, the width less so; 8 restarts x 300 steps);
-#  2. every fit.csv and fit.h5 loads with SasView's own loader (sasdata Loader) with q, I and the
-#     fitted curve equal to what fits.h5 holds (recomputed here with h5py, 1e-12 relative);
+#  2. every fit.csv and fit.h5 loads with SasView's own loader (sasdata Loader) with q, I, sigma and the
+#     fitted curve equal to what fits.h5 holds (recomputed here with h5py and numpy's percentile,
+#     1e-12 relative); fit.csv's fit and band columns read with numpy;
 #  3. one more file added to the glob: only that file is fitted and analysed; the other 40 fits.h5,
 #     their shard files and analyses are byte-identical (sha256); results.csv gains its row;
 #  2b. the same batch through slurm/full_pipeline.sh on a real single-node SLURM (tools/local-slurm.sh;
@@ -90,16 +91,23 @@ for a in sorted(glob.glob(f"{run}/analysis/*.h5")):
     fit = 10.0 ** fi["curve"][best, :][mask].astype(np.float64) * Q
     close = lambda x, y, what: np.testing.assert_allclose(x, y, rtol=1e-12, atol=0, err_msg=f"{name} {what}")
     h5 = Loader().load(f"{run}/analysis/{name}/fit.h5")
-    assert len(h5) == 2, f"{name}: fit.h5 gives {len(h5)} data sets"
+    assert len(h5) == 3, f"{name}: fit.h5 gives {len(h5)} data sets"
     close(h5[0].x, q, "fit.h5 measured Q"); close(h5[0].y, data, "fit.h5 measured I")
     close(h5[1].x, q, "fit.h5 fitted Q"); close(h5[1].y, fit, "fit.h5 fitted I")
     c = Loader().load(f"{run}/analysis/{name}/fit.csv")
     assert len(c) == 1, name
     close(c[0].x, q, "fit.csv q"); close(c[0].y, data, "fit.csv I")
-    close(c[0].dx, fit, "fit.csv I_fit (4th column)")
+    close(c[0].dy, fi["target/sigma"][...][mask] * Q, "fit.csv sigma")
+    assert not np.any(c[0].dx), f"{name}: fit.csv dQ should be 0 (the files have none)"
+    cols = np.genfromtxt(f"{run}/analysis/{name}/fit.csv", delimiter=",", names=True, comments="#")
+    close(cols["I_fit"], fit, "fit.csv I_fit")
+    curves = 10.0 ** fi["curve"][...][an["retention/kept"][...]][:, mask].astype(np.float64) * Q
+    lo, med, hi = np.percentile(curves, [2.5, 50, 97.5], axis=0)
+    close(cols["I_lower"], lo, "fit.csv I_lower"); close(cols["I_upper"], hi, "fit.csv I_upper")
+    close(h5[2].y, med, "fit.h5 retained median")
     n += 1
 assert n == 40, n
-print(f"{n} fit.h5 (2 SASdata each) and {n} fit.csv")
+print(f"{n} fit.h5 (3 SASdata: data, best fit, retained median) and {n} fit.csv")
 PY
 ) && pass "sasdata Loader: $out equal to fits.h5 (1e-12)" || fail "sasdata Loader: $out"
 

@@ -8,7 +8,8 @@
 //   - q must be finite and strictly increasing over the file's rows (a NaN q, an unsorted or a
 //     duplicate q is an error naming the line);
 //   - rows with I ≤ 0 or a non-finite I are masked (dropped from the Curve), counted, and logged;
-//   - σ ≤ 0 or non-finite on a kept row is stored as NaN (no error for that point);
+//   - σ ≤ 0 or non-finite on a kept row is stored as NaN (no error for that point; counted);
+//   - an optional dQ (pinhole σ_q: ASCII 4th column, CSV dQ/Qdev, NXcanSAS Qdev) likewise;
 //   - a file with no rows, one column, text in a numeric column, or no row with I > 0 is an error.
 // Errors are lnpsaxs::InputError "FILE:LINE: what" (exit code 2); for HDF5 the "line" is the
 // dataset path and element index.
@@ -40,10 +41,16 @@ struct Curve {
   std::size_t rows_read = 0;        ///< data rows in the file
   std::size_t rows_masked = 0;      ///< rows dropped because I ≤ 0 or I is not finite
   std::size_t sigma_unusable = 0;   ///< kept rows whose σ is ≤ 0 or not finite (stored as NaN)
+  /// Pinhole resolution σ_q per point [Å⁻¹]: 1-σ width of a Gaussian in q (ASCII 4th column, CSV
+  /// column dQ/Qdev/sigma_q, NXcanSAS Q@resolutions or Qdev; converted with q). NaN where ≤ 0 or
+  /// not finite; empty when the file has none. Slit smearing (dQl/dQw) is not read.
+  std::vector<double> q_width;
+  std::size_t q_width_unusable = 0;  ///< kept rows whose dQ is ≤ 0 or not finite (stored as NaN)
   bool q_from_inverse_nm = false;   ///< q was converted from nm⁻¹ (× 0.1)
   std::vector<std::string> header;  ///< leading text lines (ASCII/CSV)
   std::vector<std::pair<std::string, std::string>> metadata;  ///< `key: value` lines / HDF5 attributes
   bool has_sigma() const { return !sigma.empty(); }
+  bool has_q_width() const { return !q_width.empty(); }
 };
 
 /// Reads `path` in `format` (automatic: an HDF5 signature → NXcanSAS, *.csv → CSV, else ASCII).
