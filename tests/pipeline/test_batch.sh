@@ -61,16 +61,16 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 truth = {l.split(",")[0]: tuple(map(float, l.split(",")[1:])) for l in open(sys.argv[2]) if l.strip()}
 assert len(rows) == 40, f"{len(rows)} rows"
 assert [r["target"] for r in rows] == sorted(truth), [r["target"] for r in rows][:5]
-worst_m = worst_s = 0
+em = {r["target"]: abs(float(r["best_m_r [Å]"]) / truth[r["target"]][0] - 1) for r in rows}
+es = {r["target"]: abs(float(r["best_s_r [Å]"]) / truth[r["target"]][1] - 1) for r in rows}
+chi2 = [float(r["chi2_per_n"]) for r in rows]
+summary = (f"worst |m_r error| {100*max(em.values()):.2f} % ({max(em, key=em.get)}), worst |s_r error| "
+           f"{100*max(es.values()):.1f} % ({max(es, key=es.get)}), chi2/N {min(chi2):.2f} to {max(chi2):.2f}")
 for r in rows:
-    m, s = truth[r["target"]]
-    assert r["status"] == "ok" and r["model"] == "sphere" and r["K"] == "32" and r["restarts"] == "8", r
-    em = abs(float(r["best_m_r [Å]"]) / m - 1)
-    es = abs(float(r["best_s_r [Å]"]) / s - 1)
-    worst_m, worst_s = max(worst_m, em), max(worst_s, es)
-    assert em < 0.01 and es < 0.10, (r["target"], m, s, r["best_m_r [Å]"], r["best_s_r [Å]"])
-    assert 0.2 < float(r["chi2_per_n"]) < 20, (r["target"], r["chi2_per_n"])
-print(f"40 rows; worst |m_r error| {100*worst_m:.2f} %, worst |s_r error| {100*worst_s:.1f} %")
+    assert r["status"] == "ok" and r["model"] == "sphere" and int(r["K"]) >= 32 and r["restarts"] == "8", r
+assert max(em.values()) < 0.01 and max(es.values()) < 0.20, summary
+assert 0.2 < min(chi2) and max(chi2) < 5, summary
+print(f"40 rows; {summary}")
 PY
 ) && pass "results.csv: $out" || fail "results.csv: $out"
 
@@ -99,7 +99,8 @@ for a in sorted(glob.glob(f"{run}/analysis/*.h5")):
     close(c[0].x, q, "fit.csv q"); close(c[0].y, data, "fit.csv I")
     close(c[0].dy, fi["target/sigma"][...][mask] * Q, "fit.csv sigma")
     assert not np.any(c[0].dx), f"{name}: fit.csv dQ should be 0 (the files have none)"
-    cols = np.genfromtxt(f"{run}/analysis/{name}/fit.csv", delimiter=",", names=True, comments="#")
+    body = [l for l in open(f"{run}/analysis/{name}/fit.csv") if not l.startswith("#")]
+    cols = np.genfromtxt(body, delimiter=",", names=True)
     close(cols["I_fit"], fit, "fit.csv I_fit")
     curves = 10.0 ** fi["curve"][...][an["retention/kept"][...]][:, mask].astype(np.float64) * Q
     lo, med, hi = np.percentile(curves, [2.5, 50, 97.5], axis=0)
