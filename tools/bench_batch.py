@@ -75,8 +75,9 @@ fit:
 """)
     env = dict(os.environ, LNPSAXS_BIN=a.bin, OMP_NUM_THREADS="1")
     t0 = time.perf_counter()
-    subprocess.run([os.path.join(ROOT, "pipeline/run-local.sh"), cfg, "--np", str(a.np), "--until", "fit"],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    with open(os.path.join(work, "lnpsaxs.log"), "w") as log:  # the fit's log, not on the console
+        subprocess.run([os.path.join(ROOT, "pipeline/run-local.sh"), cfg, "--np", str(a.np), "--until", "fit"],
+                       check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
     t_lnp = time.perf_counter() - t0
     # Best parameters per target straight from fits.h5 (analyze is not part of the timing).
     import h5py
