@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "lnpsaxs/cli.h"
+#include "lnpsaxs/batch.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/config.h"
 
@@ -20,6 +21,8 @@ int main(int argc, char** argv) {
     opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path), "YAML config")(
         "get", po::value(&key), "print the resolved value of KEY (ranges and lists space-separated)")(
         "sha256", "print the SHA-256 of the resolved config")(
+        "fit-targets", "print every fit target, fit.batch members expanded: NAME MODEL RESTARTS SOURCE per line "
+                       "(exit 2 naming an unreadable batch file unless fit.batch_skip_bad)")(
         "reference", "print the reference of every key (Markdown table) and exit");
     po::variables_map vm;
     try {
@@ -68,6 +71,27 @@ int main(int argc, char** argv) {
     const config::Config cfg = config::Config::load(config_path);
     if (vm.count("sha256")) {
       std::cout << cfg.sha256() << "\n";
+      return 0;
+    }
+    if (vm.count("fit-targets")) {
+      // Restarts 0 take the config default for the target's kind (stages/fit/target.cpp restarts_for).
+      auto restarts = [&cfg](std::int64_t r, const std::string& model, bool synthetic) {
+        if (r > 0) return r;
+        if (model != "surrogate") return cfg.integer("fit.restarts_baseline");
+        return cfg.integer(synthetic ? "fit.restarts_synthetic" : "fit.restarts_experimental");
+      };
+      for (const auto& r : cfg.records("fit.targets")) {
+        const bool synthetic = r.integer("synth") > 0;
+        std::cout << r.string("name") << " " << r.string("model") << " "
+                  << restarts(r.integer("restarts"), r.string("model"), synthetic) << " "
+                  << (synthetic ? "synth:" + std::to_string(r.integer("synth")) : r.string("file")) << "\n";
+      }
+      const auto recs = cfg.records("fit.batch");
+      for (const auto& m : batch::members_to_fit(cfg)) {
+        const auto& r = recs.at(m.record);
+        std::cout << m.name << " " << r.string("model") << " " << restarts(r.integer("restarts"), r.string("model"), false)
+                  << " " << m.file << "\n";
+      }
       return 0;
     }
     if (key.empty()) {

@@ -2,7 +2,7 @@
 # Runs the pipeline on this machine with mpiexec (the embedded default; design.md "pipeline/").
 #
 #   pipeline/run-local.sh CONFIG [--from STAGE] [--only STAGE] [--until STAGE] [--np N]
-#                                [--run-dir DIR] [--force]
+#                                [--shards N] [--run-dir DIR] [--force]
 #   pipeline/run-local.sh CONFIG status [--run-dir DIR]
 #
 # Stages run in order: sample simulate synth train fit analyze report. A stage whose outputs
@@ -10,6 +10,10 @@
 # checkpoint when the same command is rerun. --from S runs S and every later stage (earlier ones
 # must be complete); --only S runs S alone; --until S stops after S; --force remakes outputs.
 # The report is redone when an analysis file is newer than report/index.html.
+# Stages no fit target needs are not run: sample, simulate and train only for a surrogate target,
+# synth only for a synth: target (a batch of sphere fits runs fit, analyze and report alone).
+# --shards N runs fit as N shards one after another (each on N ranks, as N SLURM array tasks would;
+# the last joins them): the global split of targets x restarts, tested like a cluster run.
 # Prints a status table at the end (stage, action, time, state, output).
 # Environment: LNPSAXS_BIN (default: build/bin), LNPSAXS_NP (default ranks: 2).
 set -euo pipefail
@@ -17,18 +21,19 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${LNPSAXS_BIN:-$ROOT/build/bin}
 STAGES=(sample simulate synth train fit analyze report)
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 [ $# -ge 1 ] || { usage; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
 CONFIG=$1; shift
 [ -f "$CONFIG" ] || { echo "run-local: error: config file $CONFIG not found" >&2; exit 2; }
-FROM="" ONLY="" UNTIL="" NP=${LNPSAXS_NP:-2} RUN_DIR="" FORCE="" STATUS_ONLY=""
+FROM="" ONLY="" UNTIL="" NP=${LNPSAXS_NP:-2} RUN_DIR="" FORCE="" STATUS_ONLY="" SHARDS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --from) FROM=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --until) UNTIL=$2; shift 2 ;;
     --np) NP=$2; shift 2 ;;
+    --shards) SHARDS=$2; shift 2 ;;
     --run-dir) RUN_DIR=$2; shift 2 ;;
     --force) FORCE=--force; shift ;;
     status) STATUS_ONLY=1; shift ;;
@@ -42,6 +47,7 @@ for s in "$FROM" "$ONLY" "$UNTIL"; do
   fi
 done
 [[ "$NP" =~ ^[1-9][0-9]*$ ]] || { echo "run-local: error: --np '$NP' must be a positive integer" >&2; exit 2; }
+[[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || { echo "run-local: error: --shards '$SHARDS' must be a positive integer" >&2; exit 2; }
 for tool in lnpsaxs-config lnpsaxs-status; do
   [ -x "$BIN/$tool" ] || { echo "run-local: error: $BIN/$tool not built (run tools/test.sh or cmake --build build)" >&2; exit 2; }
 done
@@ -49,6 +55,21 @@ done
 [ -n "$RUN_DIR" ] || RUN_DIR=$("$BIN/lnpsaxs-config" --config "$CONFIG" --get run.dir)
 
 if [ -n "$STATUS_ONLY" ]; then exec "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR"; fi
+
+# Which upstream stages the fit targets need (an unreadable fit.batch file stops here, exit 2).
+FIT_TARGETS=$("$BIN/lnpsaxs-config" --config "$CONFIG" --fit-targets) || exit 2
+NEEDS_TRAIN="" NEEDS_SYNTH=""
+while read -r _name model _restarts source; do
+  [ "$model" = surrogate ] && NEEDS_TRAIN=1
+  [[ "$source" == synth:* ]] && NEEDS_SYNTH=1
+done <<<"$FIT_TARGETS"
+not_needed() {
+  case "$1" in
+    sample|simulate|train) [ -z "$NEEDS_TRAIN" ] ;;
+    synth) [ -z "$NEEDS_SYNTH" ] ;;
+    *) return 1 ;;
+  esac
+}
 
 # The report has no fingerprint of its own: it is out of date when an analysis file is newer.
 report_stale() {
@@ -64,6 +85,7 @@ phase=before
 for stage in "${STAGES[@]}"; do
   [ "$stage" = "$FROM" ] && phase=run
   if [ -n "$ONLY" ]; then [ "$stage" = "$ONLY" ] && phase=run || phase=skip; fi
+  if [ "$phase" = before ] && not_needed "$stage"; then ACTION[$stage]="not needed"; continue; fi
   if [ "$phase" = before ]; then
     if "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
       ACTION[$stage]="skipped (before --from)"
@@ -76,6 +98,12 @@ for stage in "${STAGES[@]}"; do
     continue
   fi
   if [ "$phase" = skip ] || [ "$phase" = done ]; then ACTION[$stage]="not requested"; continue; fi
+  if not_needed "$stage"; then
+    ACTION[$stage]="not needed"
+    echo "== $stage: not needed (no fit target reads it)"
+    [ "$stage" = "$UNTIL" ] && phase=done
+    continue
+  fi
   note=""
   [ -z "$FORCE" ] && [ "$stage" = report ] && report_stale && note=" (out of date: an analysis file is newer than report/index.html)"
   if [ -z "$FORCE" ] && [ -z "$note" ] && "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
@@ -89,8 +117,18 @@ for stage in "${STAGES[@]}"; do
     else
       [ -x "$BIN/lnpsaxs-$stage" ] || { echo "run-local: error: $BIN/lnpsaxs-$stage not built" >&2; exit 2; }
       set +e
-      mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" --config "$CONFIG" --run-dir "$RUN_DIR" $FORCE
-      rc=$?
+      if [ "$stage" = fit ] && [ "$SHARDS" -gt 1 ]; then
+        rc=0
+        for ((i = 0; i < SHARDS && rc == 0; i++)); do
+          echo "-- fit shard $i of $SHARDS"
+          mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" --config "$CONFIG" --run-dir "$RUN_DIR" $FORCE \
+            --shard "$i" --num-shards "$SHARDS"
+          rc=$?
+        done
+      else
+        mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" --config "$CONFIG" --run-dir "$RUN_DIR" $FORCE
+        rc=$?
+      fi
       set -e
       if [ $rc -ne 0 ]; then
         echo "run-local: stage $stage failed (exit $rc); rerun the same command to resume" >&2

@@ -2,8 +2,12 @@
 
 #include <filesystem>
 #include <map>
+#include <fstream>
+#include <set>
 
+#include "lnpsaxs/batch.h"
 #include "lnpsaxs/checkpoint.h"
+#include "lnpsaxs/config.h"
 #include "lnpsaxs/stages.h"
 
 namespace fs = std::filesystem;
@@ -75,6 +79,30 @@ void require_inputs(const config::Config& cfg, std::vector<StageState>& states) 
   }
 }
 
+/// Why RUN/results.csv is out of date ("" if it is not): missing, older than an analysis file,
+/// or not listing every analysed target and skipped batch member (`expected`).
+std::string results_out_of_date(const std::string& run_dir, const std::set<std::string>& expected) {
+  std::error_code ec;
+  const fs::path table = fs::path(run_dir) / "results.csv";
+  if (!fs::exists(table, ec)) return "results.csv missing";
+  {
+    std::ifstream in(table);
+    std::string line;
+    std::set<std::string> listed;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) listed.insert(line.substr(0, line.find(',')));
+    for (const auto& n : expected) {
+      if (!listed.count(n)) return "results.csv lacks " + n;
+    }
+  }
+  const auto t = fs::last_write_time(table, ec);
+  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "analysis", ec)) {
+    if (e.path().extension() == ".h5" && fs::last_write_time(e.path(), ec) > t) {
+      return "results.csv out of date (" + e.path().filename().string() + " is newer)";
+    }
+  }
+  return "";
+}
 }  // namespace
 
 std::vector<StageState> run_state(const config::Config& cfg, const std::string& run_dir) {
@@ -127,6 +155,20 @@ std::vector<StageState> run_state(const config::Config& cfg, const std::string& 
       st.state = State::incomplete;
     } else {
       st.state = State::missing;
+    }
+    if (so.stage == "analyze" && st.state == State::complete && st.total > 0) {
+      // RUN/results.csv (written by analyze) must be at least as new as every analysis file.
+      std::set<std::string> expected(so.targets.begin(), so.targets.end());
+      if (cfg.boolean("fit.batch_skip_bad")) {
+        for (const auto& m : batch::members(cfg, true)) {
+          if (!m.problem.empty()) expected.insert(m.name);
+        }
+      }
+      const std::string why = results_out_of_date(run_dir, expected);
+      if (!why.empty()) {
+        st.state = State::incomplete;
+        st.note = why + ": rerun lnpsaxs-analyze to regenerate it";
+      }
     }
     out.push_back(st);
   }

@@ -66,21 +66,29 @@ for s in "${STAGES[@]}"; do
   [ "$s" = "$UNTIL" ] && [ "$phase" = run ] && phase=done
 done
 n_train=$(get sample.n_train); n_test=$(get sample.n_test); n_curves=$((n_train + n_test))
-# fit.targets records: {name: N, file: F, synth: K, ..., model: M, ..., restarts: R, ...}; R = 0:
-# the config default for the target's kind (stages/fit/target.cpp restarts_for).
-fit_summary="" n_targets=0 n_restarts=0
-while IFS= read -r rec; do
-  [ -n "$rec" ] || continue
-  field() { sed -n "s/.*[{ ]$1: \([^,}]*\).*/\1/p" <<<"$rec"; }
-  name=$(field name); model=$(field model); r=$(field restarts); k=$(field synth)
-  if [ "${r:-0}" -le 0 ]; then
-    if [ "$model" != surrogate ]; then r=$(get fit.restarts_baseline)
-    elif [ "${k:-0}" -gt 0 ]; then r=$(get fit.restarts_synthetic)
-    else r=$(get fit.restarts_experimental); fi
-  fi
+# Every fit target, fit.batch members expanded (an unreadable batch file stops here, exit 2):
+# NAME MODEL RESTARTS SOURCE per line (lnpsaxs-config --fit-targets).
+FIT_TARGETS=$("$BIN/lnpsaxs-config" --config "$CONFIG" --fit-targets) || exit 2
+fit_summary="" n_targets=0 n_restarts=0 NEEDS_TRAIN="" NEEDS_SYNTH=""
+while read -r name model r source; do
+  [ -n "$name" ] || continue
+  [ "$model" = surrogate ] && NEEDS_TRAIN=1
+  [[ "$source" == synth:* ]] && NEEDS_SYNTH=1
   n_targets=$((n_targets + 1)); n_restarts=$((n_restarts + r))
-  fit_summary+="${fit_summary:+, }$name ($model, $(commas "$r"))"
-done <<<"$(get fit.targets)"
+  if [ "$n_targets" -le 12 ]; then fit_summary+="${fit_summary:+, }$name ($model, $(commas "$r"))"
+  elif [ "$n_targets" = 13 ]; then fit_summary+=", ..."; fi
+done <<<"$FIT_TARGETS"
+# Stages no fit target reads are not submitted (a sphere batch needs no surrogate, no synth).
+not_needed() {
+  case "$1" in
+    sample|simulate|train) [ -z "$NEEDS_TRAIN" ] ;;
+    synth) [ -z "$NEEDS_SYNTH" ] ;;
+    *) return 1 ;;
+  esac
+}
+kept=()
+for s in "${selected[@]}"; do not_needed "$s" || kept+=("$s"); done
+selected=("${kept[@]}")
 per_task() { echo $(( ($1 + $2 - 1) / $2 )); }
 echo "lnpsaxs pipeline plan for $CONFIG"
 echo "  run directory: $RUN_DIR"
@@ -90,7 +98,8 @@ echo "  simulate: $(commas "$n_train") + $(commas "$n_test") = $(commas "$n_curv
      "$(commas "$(per_task "$n_curves" "${ARRAY[simulate]}")") curves per array task"
 echo "  synth:    Table S2 cases [$(get synth.cases)] x $(commas "$(get synth.particles)") particles"
 echo "  train:    surrogate width $(get train.width) x $(get train.blocks) residual blocks, $(commas "$(get train.epochs)") epochs, global batch $(get train.batch_size)"
-echo "  fit:      $n_targets target(s), $(commas "$n_restarts") restarts in all: ${fit_summary:-none}"
+echo "  fit:      $n_targets target(s), $(commas "$n_restarts") restarts in all: ${fit_summary:-none};" \
+     "$(commas "$(per_task "$n_restarts" "${ARRAY[fit]}")") restarts per array task (targets x restarts split by global index)"
 echo "  analyze:  per target; report: $RUN_DIR/report/index.html"
 echo
 ranks_shape="$NODES x $NTASKS x $CPUS"
@@ -165,6 +174,7 @@ dep() { local out="" j; for j in "$@"; do [ -n "${JOB[$j]:-}" ] && out="${out:+$
 phase=$([ -n "$FROM" ] && echo before || echo run)
 for stage in "${STAGES[@]}"; do
   [ "$stage" = "$FROM" ] && phase=run
+  if [ "$phase" = before ] && not_needed "$stage"; then continue; fi
   if [ "$phase" = before ]; then
     if [ -z "$DRY" ] && ! "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
       echo "full_pipeline: error: --from $FROM, but the earlier stage '$stage' is not complete in $RUN_DIR" >&2
@@ -175,6 +185,11 @@ for stage in "${STAGES[@]}"; do
     continue
   fi
   [ "$phase" = done ] && break
+  if not_needed "$stage"; then
+    echo "# $stage: not needed (no fit target reads it), not submitted"
+    [ "$stage" = "$UNTIL" ] && phase=done
+    continue
+  fi
   case "$stage" in
     sample) submit sample sample.sbatch "" single --time="${TIME[sample]}" ;;
     simulate|synth|fit)

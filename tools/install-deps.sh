@@ -21,9 +21,10 @@ PACKAGES=(
   slurm-wlm munge
   # report and plots (tools/*.py use Debian's python3, not a virtualenv)
   python3 python3-h5py python3-matplotlib python3-numpy
-  # fit tests against a second implementation (SasView's sasmodels + bumps) and the PyTorch
-  # eager benchmark of the fit (issue 13): test/benchmark-only
-  python3-sasmodels python3-bumps python3-scipy python3-torch
+  # fit tests against a second implementation (SasView's sasmodels + bumps), the PyTorch eager
+  # benchmark of the fit, tools/bench_batch.py, and SasView's data loaders (the exports must load
+  # there): test/benchmark-only
+  python3-sasmodels python3-bumps python3-scipy python3-torch python3-sasdata
 )
 
 missing=()

@@ -10,6 +10,11 @@ of its strongest pairs; the PCA scatter by HDBSCAN cluster and the cluster-resol
 median Jacobian over q, global sensitivities, coupling matrix and Gauss-Newton spectrum; per group
 medoid the radius distribution, length-scale spectral mass and a realised density slice; and, for
 synthetic targets, the parameter errors against the ground truth.
+
+With more than MANY_TARGETS (20) targets (a batch: a dilution or process series, a screening plate),
+index.html becomes a sortable table, one row per target with its key numbers and a thumbnail of the
+fit, linking to one page per target (report/target-<name>.html), plus a trend figure of the size
+parameters across targets in file order (the order of RUN/results.csv, written by lnpsaxs-analyze).
 """
 import argparse
 import glob
@@ -620,6 +625,112 @@ def integrity_problem(path):
 
         f.visititems(visit)
         return found[0] if found else None
+MANY_TARGETS = 20
+
+SORT_JS = """<script>
+function sortTable(th) {
+  const table = th.closest('table'), body = table.tBodies[0], col = th.cellIndex;
+  const asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+  const key = r => { const t = r.cells[col].dataset.v ?? r.cells[col].textContent; const x = parseFloat(t);
+                     return isNaN(x) ? t : x; };
+  [...body.rows].sort((a, b) => { const x = key(a), y = key(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); }).forEach(r => body.appendChild(r));
+}
+</script>"""
+
+
+def results_order(run, files):
+    """The analysis files in RUN/results.csv order (config and file order), then any others by name."""
+    import csv
+    by_name = {os.path.basename(f)[:-3]: f for f in files}
+    order, rows = [], {}
+    path = os.path.join(run, "results.csv")
+    if os.path.exists(path):
+        with open(path, newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                rows[r["target"]] = r
+                if r["target"] in by_name:
+                    order.append(by_name[r["target"]])
+    order += [f for f in files if f not in order]
+    return order, rows
+
+
+def fig_trend(targets, out):
+    """Size parameters (best fit, and retained mean +- SD) across targets in file order."""
+    params = [n for n in ("m_r", "s_r", "shell_thickness") if any(n in t.names for t in targets)]
+    if not params:
+        return None
+    fig, axes = plt.subplots(len(params), 1, figsize=(max(7.5, 0.18 * len(targets)), 2.3 * len(params)),
+                             sharex=True, squeeze=False)
+    x = np.arange(len(targets))
+    for ax, n in zip(axes[:, 0], params):
+        best = np.array([t.params[0, t.names.index(n)] if n in t.names and len(t.kept) else np.nan
+                         for t in targets])  # retained rows are best first
+        mean = np.array([t.params[:, t.names.index(n)].mean() if n in t.names and len(t.kept) else np.nan
+                         for t in targets])
+        sd = np.array([t.params[:, t.names.index(n)].std() if n in t.names and len(t.kept) > 1 else 0.0
+                       for t in targets])
+        ax.errorbar(x, mean, yerr=sd, fmt="o", ms=3, capsize=2, color="C0", label="retained mean ± SD")
+        ax.plot(x, best, "x", color="C3", ms=4, label="best fit")
+        ax.set_ylabel(label(n, "Å"))
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[-1, 0].set_xticks(x)
+    axes[-1, 0].set_xticklabels([t.name for t in targets], rotation=90, fontsize=7)
+    axes[0, 0].set_title("size parameters across targets, in file order")
+    return save(fig, out, "trend_sizes.png")
+
+
+def render_many(run, out, files):
+    """index.html as a sortable table linking to one page per target; a trend figure of sizes."""
+    files, results = results_order(run, files)
+    e = html.escape
+    targets, rows = [], []
+    for i, path in enumerate(files):
+        t = Target(path)
+        targets.append(t)
+        figs = [fig_fit(t, out), fig_rmse_hist(t, out), fig_marginals(t, out), fig_spearman(t, out),
+                fig_hexbin(t, out), fig_pca(t, out), fig_cluster_marginals(t, out)]
+        if t.sens_status == "ok":
+            figs += [fig_jacobian(t, out), fig_sensitivity(t, out), fig_coupling(t, out), fig_gauss_newton(t, out)]
+        figs += [fig_radius(t, out), fig_lengthscale(t, out), fig_slices(t, out)]
+        trows = truth_errors(t)
+        figs.append(fig_truth(t, out, trows))
+        imgs = "".join(f'<img src="{f}" alt="{f}">' for f in figs if f)
+        page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(t.name)}</title><style>{CSS}</style>"
+                f"</head><body><p><a href='index.html'>← all {len(files)} targets</a></p><h2>{e(t.name)}</h2>\n"
+                f"{summary(t, trows)}\n<div class='figs'>{imgs}</div></body></html>")
+        link = f"target-{t.name}.html"
+        with open(os.path.join(out, link), "w", encoding="utf-8") as fh:
+            fh.write(page)
+        r = results.get(t.name, {})
+        def col(key):
+            v = r.get(key, "")
+            return f"<td data-v='{e(v)}'>{e(fmt(float(v))) if v not in ('', 'nan') else ''}</td>"
+        pcols = "".join(col(k) for k in ("best_m_r [Å]", "sd_m_r [Å]", "best_s_r [Å]", "sd_s_r [Å]"))
+        thumb = figs[0]
+        rows.append(f"<tr><td data-v='{i}'>{i + 1}</td><td><a href='{e(link)}'>{e(t.name)}</a></td><td>{e(t.model)}</td>"
+                    f"{col('rmse_log [log10]')}{col('chi2_per_n')}{pcols}<td data-v='{len(t.kept)}'>{len(t.kept)}</td>"
+                    f"<td>{e(r.get('clusters', ''))}</td><td>{e(r.get('status', ''))}</td>"
+                    f"<td><a href='{e(link)}'><img class='thumb' src='{e(thumb)}' alt='fit'></a></td></tr>")
+        print(f"report.py: {t.name}: {sum(1 for f in figs if f)} figures")
+    skipped = [n for n, r in results.items() if r.get("status") == "skipped"]
+    trend = fig_trend(targets, out)
+    head = "".join(f"<th onclick='sortTable(this)'>{h}</th>" for h in
+                   ("#", "target", "model", "RMSE_log", "χ²/N", "best m_r [Å]", "SD m_r [Å]", "best s_r [Å]",
+                    "SD s_r [Å]", "retained", "clusters", "status", "fit"))
+    note = (f"<p class='warn'>Skipped (unreadable, fit.batch_skip_bad): {e(', '.join(skipped))}</p>" if skipped else "")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lnpsaxs report</title><style>{CSS}"
+            f" img.thumb {{ width: 160px; }} th {{ cursor: pointer; }}</style>{SORT_JS}"
+            f"</head><body><h1>lnpsaxs ensemble analysis: {len(files)} targets</h1><p class='note'>Run directory "
+            f"<code>{e(os.path.abspath(run))}</code>. Every number is also in <code>results.csv</code> / "
+            f"<code>results.h5</code>; click a column to sort, a target for its page.</p>{note}"
+            + (f"<div class='figs'><img src='{trend}' alt='trend'></div>" if trend else "")
+            + f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>")
+    with open(os.path.join(out, "index.html"), "w", encoding="utf-8") as fh:
+        fh.write(page)
+    print(f"report.py: wrote {os.path.join(out, 'index.html')} ({len(files)} targets, one page each)")
+    return 0
 
 
 def render(run, out):
@@ -633,6 +744,8 @@ def render(run, out):
             print(f"report.py: error: {path} {problem}", file=sys.stderr)
             return 2
     os.makedirs(out, exist_ok=True)
+    if len(files) > MANY_TARGETS:
+        return render_many(run, out, files)
     sections, toc = [], []
     for path in files:
         t = Target(path)

@@ -162,8 +162,12 @@ YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c,
       return out;
     }
     case Kind::string_list: {
-      if (!n.IsSequence()) c.fail("expected a list of strings");
       YAML::Node out(YAML::NodeType::Sequence);
+      if (n.IsScalar()) {  // a single string is a list of one
+        out.push_back(n.Scalar());
+        return out;
+      }
+      if (!n.IsSequence()) c.fail("expected a list of strings");
       for (const auto& e : n) {
         if (!e.IsScalar()) c.fail("expected a list of strings");
         out.push_back(e.Scalar());
@@ -524,10 +528,18 @@ std::vector<double> Record::reals(const std::string& f) const {
   for (const auto& e : node_[f]) out.push_back(std::stod(e.Scalar()));
   return out;
 }
-std::string Record::canonical() const {
+std::vector<std::string> Record::strings(const std::string& f) const {
+  field_spec(f);
+  std::vector<std::string> out;
+  for (const auto& e : node_[f]) out.push_back(e.Scalar());
+  return out;
+}
+std::string Record::canonical() const { return canonical_except(""); }
+std::string Record::canonical_except(const std::string& skip) const {
   YAML::Emitter out;
   out << YAML::Flow << YAML::BeginMap;
   for (const auto& f : spec_->fields) {
+    if (f.path == skip) continue;
     out << YAML::Key << f.path << YAML::Value;
     emit_value(out, node_[f.path], f);
   }

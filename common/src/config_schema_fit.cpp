@@ -84,7 +84,52 @@ void check_pair(const Config& c, const Record& r, const std::string& f) {
   (void)c;
 }
 
+/// fit.batch: the fields of a target record, with `files` (globs or paths) instead of name/file/synth.
+KeySpec batch_records() {
+  KeySpec b = target_records();
+  b.path = "fit.batch";
+  b.doc = "batches of measured curves: each record fits every file of `files` as its own target, named from "
+          "the file stem (made safe and unique) plus `suffix`; outputs go to RUN/fits/<name>/";
+  std::vector<KeySpec> fields;
+  KeySpec files;
+  files.path = "files";
+  files.kind = Kind::string_list;
+  files.doc = "measured curves: a glob ('data/*.dat'), a path, or a list of them (relative to the current "
+              "directory; each glob's matches in sorted order, duplicates dropped)";
+  fields.push_back(files);
+  fields.push_back(string_key("suffix", "''", "appended to each member's name (e.g. _sphere), to tell batches of "
+                                              "the same files apart"));
+  for (const KeySpec& f : b.fields) {
+    if (f.path != "name" && f.path != "file" && f.path != "synth") fields.push_back(f);
+  }
+  b.fields = fields;
+  return b;
+}
+
+void check_batch(const Config& c) {
+  for (const Record& r : c.records("fit.batch")) {
+    if (r.strings("files").empty()) throw ConfigError(r.where("files") + "give at least one file or glob");
+    const std::string sfx = r.string("suffix");
+    if (!std::all_of(sfx.begin(), sfx.end(), [](unsigned char ch) {
+          return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.';
+        })) {
+      throw ConfigError(r.where("suffix") + "'" + sfx + "' may hold only letters, digits, '.', '_', '-'");
+    }
+    if (!(r.real("q_min") < r.real("q_max"))) {
+      throw ConfigError(r.where("q_max") + "must be greater than q_min (" + std::to_string(r.real("q_min")) +
+                        ")");
+    }
+    for (const char* f : {"m_r", "s_r", "truncation", "shell_thickness", "contrast"}) check_pair(c, r, f);
+    if (r.string("model") != "core_shell") {
+      for (const char* f : {"shell_thickness", "contrast"}) {
+        if (!r.reals(f).empty()) throw ConfigError(r.where(f) + "applies to model core_shell only");
+      }
+    }
+  }
+}
+
 void check_targets(const Config& c) {
+  check_batch(c);
   std::set<std::string> names;
   for (const Record& r : c.records("fit.targets")) {
     const std::string name = r.string("name");
@@ -125,6 +170,10 @@ void check_targets(const Config& c) {
 
 void add_fit_keys(Schema& s) {
   s.add(target_records());
+  s.add(batch_records());
+  s.add(bool_key("fit.batch_skip_bad", "false",
+                 "a fit.batch file that cannot be read: false stops before any fit with one line naming it; true "
+                 "skips it (listed as skipped in the log and RUN/results.csv)"));
   // --- restarts (design.md "restarts") -------------------------------------------------------
   s.add(int_key("fit.restarts_experimental", "8000", 1, 1e9, "restarts of a surrogate fit of measured data"));
   s.add(

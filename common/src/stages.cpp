@@ -5,6 +5,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "lnpsaxs/batch.h"
 #include "lnpsaxs/config.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/sha256.h"
@@ -33,13 +34,11 @@ const std::vector<std::string>& sections(const std::string& stage) {
 
 namespace {
 bool per_target(const std::string& stage) { return stage == "fit" || stage == "analyze"; }
-}  // namespace
 
-std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target) {
-  if (!per_target(stage) || target.empty()) return cfg.fingerprint(sections(stage));
-  if (!cfg.schema().find("fit.targets")) return cfg.fingerprint(sections(stage));
-  for (const auto& r : cfg.records("fit.targets")) {
-    if (r.string("name") != target) continue;
+/// The per-target fingerprint of a target of `model` (synthetic or not) whose identity text is `own`
+/// (its fit.targets record, or batch::member_canonical).
+std::string target_fingerprint(const config::Config& cfg, const std::string& stage, const std::string& model,
+                               bool synthetic, const std::string& own) {
     // What this target's fit depends on: the seed (starts), the model's q grid, the size boxes, the
     // global fit.* keys (analyze.* too for analyze), its own record; and upstream, the sections of
     // the stages whose outputs it reads: the training chain for the surrogate model (its weights),
@@ -51,14 +50,30 @@ std::string fingerprint(const config::Config& cfg, const std::string& stage, con
         if (std::find(prefixes.begin(), prefixes.end(), m) == prefixes.end()) prefixes.push_back(m);
       }
     };
-    if (r.string("model") == "surrogate") add(sections("train"));
-    if (r.integer("synth") > 0) add(sections("synth"));
+    if (model == "surrogate") add(sections("train"));
+    if (synthetic) add(sections("synth"));
     for (const auto& k : cfg.schema().keys()) {
-      const bool in_fit = k.path.rfind("fit.", 0) == 0 && k.path != "fit.targets";
+      // The target lists themselves are not: each target hashes only its own record.
+      const bool in_fit = k.path.rfind("fit.", 0) == 0 && k.path != "fit.targets" && k.path != "fit.batch" &&
+                          k.path != "fit.batch_skip_bad";
       const bool in_analyze = stage == "analyze" && k.path.rfind("analyze.", 0) == 0;
       if (in_fit || in_analyze) prefixes.push_back(k.path);
     }
-    return sha256_hex(cfg.fingerprint(prefixes) + "\n" + r.canonical());
+    return sha256_hex(cfg.fingerprint(prefixes) + "\n" + own);
+}
+}  // namespace
+
+std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target) {
+  if (!per_target(stage) || target.empty()) return cfg.fingerprint(sections(stage));
+  if (!cfg.schema().find("fit.targets")) return cfg.fingerprint(sections(stage));
+  for (const auto& r : cfg.records("fit.targets")) {
+    if (r.string("name") == target) return target_fingerprint(cfg, stage, r.string("model"), r.integer("synth") > 0, r.canonical());
+  }
+  for (const batch::Member& m : batch::members(cfg, false)) {
+    if (m.name == target) {
+      return target_fingerprint(cfg, stage, cfg.records("fit.batch").at(m.record).string("model"), false,
+                                batch::member_canonical(cfg, m));
+    }
   }
   return cfg.fingerprint(sections(stage));  // not a configured target: the stage-wide fingerprint
 }
@@ -67,6 +82,9 @@ bool is_configured_target(const config::Config& cfg, const std::string& name) {
   if (!cfg.schema().find("fit.targets")) return false;
   for (const auto& r : cfg.records("fit.targets")) {
     if (r.string("name") == name) return true;
+  }
+  for (const batch::Member& m : batch::members(cfg, false)) {
+    if (m.name == name) return true;
   }
   return false;
 }
@@ -91,6 +109,12 @@ std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg) {
       fit.targets.push_back(name);
       analyze.outputs.push_back("analysis/" + name + ".h5");
       analyze.targets.push_back(name);
+    }
+    for (const batch::Member& m : batch::members_to_fit(cfg)) {  // skipped bad members have no outputs
+      fit.outputs.push_back("fits/" + m.name + "/fits.h5");
+      fit.targets.push_back(m.name);
+      analyze.outputs.push_back("analysis/" + m.name + ".h5");
+      analyze.targets.push_back(m.name);
     }
   }
   out.push_back(fit);

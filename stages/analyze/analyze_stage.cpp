@@ -6,9 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
+#include "export.h"
 #include "grf_simulator.h"
 #include "simulate_stage.h"
+#include "lnpsaxs/batch.h"
+#include "lnpsaxs/checkpoint.h"
+#include "results_table.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
 #include "lnpsaxs/log.h"
@@ -285,6 +290,89 @@ void copy_fit_record(const std::string& fits_h5, hid_t out) {
   }
 }
 
+/// analysis/<name>/fit.csv and fit.h5 (export.h), and the results-table facts of this target as
+/// attributes of the analysis file: loss_name, quadrature_nodes, chi2_per_n.
+void write_target_exports(const cli::StageContext& ctx, hid_t file, const std::string& name, const FitEnsemble& fits,
+                          const EnsembleAnalysis& a) {
+  io::File f = io::File::open(fits.path, io::File::Mode::read);
+  if (!io::has_attr(f, "data_invariant")) {  // not written by lnpsaxs-fit (e.g. a hand-made ensemble)
+    log::warn("{}: {} has no data_invariant attribute: no fit.csv / fit.h5 exports", name, fits.path);
+    return;
+  }
+  const double q_data = io::attr_double(f, "data_invariant");
+  ExportInfo info;
+  info.target = name;
+  info.source = fits.source;
+  info.model = fits.model;
+  info.loss = io::has_attr(f, "loss") ? io::attr_string(f, "loss") : "composite";
+  info.quadrature_nodes = io::has_attr(f, "quadrature_nodes") ? io::attr_int(f, "quadrature_nodes") : 0;
+  info.names = fits.names;
+  info.units = fits.units;
+  if (!a.kept.empty()) info.best.assign(a.params.row(0), a.params.row(0) + fits.n_params());
+  const std::vector<double> q_width = io::exists(f, "/target/q_width")
+                                          ? io::read_all<double>(io::open_dataset(f, "/target/q_width"))
+                                          : std::vector<double>{};
+  const FitCurves c = fit_curves(fits, a, q_data, q_width);
+  info.q_min = c.q.empty() ? fits.q_min : c.q.front();
+  info.q_max = c.q.empty() ? fits.q_max : c.q.back();
+  write_exports(ctx.path("analysis/" + name), c, info);
+  // chi^2/N of the best fit where the data have sigma (data units; NaN without sigma).
+  double chi2 = 0;
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < c.q.size(); ++i) {
+    if (!std::isfinite(c.sigma[i]) || !(c.sigma[i] > 0) || !std::isfinite(c.best[i])) continue;
+    const double r = (c.intensity[i] - c.best[i]) / c.sigma[i];
+    chi2 += r * r;
+    ++n;
+  }
+  io::set_attr(file, "loss_name", info.loss);
+  io::set_attr(file, "quadrature_nodes", info.quadrature_nodes);
+  io::set_attr(file, "chi2_per_n", n > 0 ? chi2 / static_cast<double>(n) : std::nan(""));
+  io::set_attr(file, "exports", std::string("analysis/" + name + "/fit.csv, analysis/" + name + "/fit.h5"));
+}
+
+/// Rewrites RUN/results.csv and results.h5 from every complete analysis file (rank 0): configured
+/// targets in config order (fit.targets, then fit.batch members in file order, skipped members as
+/// "skipped" rows), then any other analysis (command-line targets) by name.
+void update_results(const cli::StageContext& ctx) {
+  std::vector<std::string> order;
+  std::vector<ResultRow> rows;
+  std::set<std::string> listed;
+  for (const auto& r : ctx.cfg.records("fit.targets")) order.push_back(r.string("name"));
+  const bool skip_bad = ctx.cfg.boolean("fit.batch_skip_bad");
+  std::vector<std::pair<std::string, ResultRow>> skipped;
+  for (const batch::Member& m : batch::members(ctx.cfg, skip_bad)) {
+    if (!m.problem.empty()) {
+      log::warn("{}: skipped (fit.batch_skip_bad): {}", m.name, m.problem);
+      skipped.emplace_back(m.name, skipped_row(m.name, m.file, m.problem));
+    } else {
+      order.push_back(m.name);
+    }
+  }
+  std::vector<std::string> others;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(ctx.path("analysis"), ec)) {
+    if (e.path().extension() == ".h5") others.push_back(e.path().stem().string());
+  }
+  std::sort(others.begin(), others.end());
+  for (const auto& o : others) {
+    if (std::find(order.begin(), order.end(), o) == order.end()) order.push_back(o);
+  }
+  for (const std::string& n : order) {
+    const std::string path = ctx.path("analysis/" + n + ".h5");
+    if (io::inspect_output(path).state != io::OutputState::complete) continue;
+    try {
+      rows.push_back(read_result_row(path));
+    } catch (const std::exception& e) {
+      log::warn("results table: {}: {}", path, e.what());
+    }
+  }
+  for (auto& s : skipped) rows.push_back(std::move(s.second));
+  const bool wrote = write_results(ctx.opts.run_dir, rows);
+  log::info("results table {}: {} ({} rows{})", wrote ? "written" : "unchanged", ctx.path("results.csv"), rows.size(),
+            skipped.empty() ? "" : ", " + std::to_string(skipped.size()) + " skipped");
+}
+
 void analyse_target(cli::StageContext& ctx, const std::string& name, const std::string& input, const AnalysisOptions& opts) {
   const std::string out = ctx.path("analysis/" + name + ".h5");
   const io::OutputInfo in_info = io::inspect_output(input);
@@ -311,6 +399,7 @@ void analyse_target(cli::StageContext& ctx, const std::string& name, const std::
   write_ensemble(w.id(), fits, a, opts);
   write_sensitivity(ctx, w.id(), fits, a);
   write_slices(ctx, w.id(), fits, a);
+  write_target_exports(ctx, w.id(), name, fits, a);
   w.commit();
   log::info("{}: wrote {} in {}", name, out,
             log::format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
@@ -328,6 +417,8 @@ void run(cli::StageContext& ctx) {
     if (static_cast<int>(t % static_cast<std::size_t>(ctx.mpi.size())) != ctx.mpi.rank()) continue;
     analyse_target(ctx, names[t], inputs[t], opts);
   }
+  MPI_Barrier(ctx.mpi.comm());
+  if (ctx.root()) update_results(ctx);
 }
 
 }  // namespace lnpsaxs::analysis

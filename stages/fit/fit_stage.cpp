@@ -13,7 +13,9 @@
 
 #include <ATen/ATen.h>
 
+#include "batch.h"
 #include "forward_model.h"
+#include "lnpsaxs/batch.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/join_lock.h"
 #include "lnpsaxs/log.h"
@@ -63,6 +65,23 @@ at::Tensor tensor_from(const std::vector<double>& v, std::int64_t rows, std::int
   return at::tensor(v, at::TensorOptions().dtype(at::kDouble)).view({rows, cols});
 }
 
+/// A target's place in the batch's global restart index: the restarts of all targets of one run,
+/// concatenated in target order, are split into contiguous blocks across array tasks (so 1,000
+/// files x 64 restarts spread evenly over the tasks), and each task's part of a target across its
+/// ranks. Which restarts a shard holds therefore depends on the target list; what a restart
+/// computes does not (it depends on run.seed, the target's name and its own index only).
+struct GlobalSplit {
+  std::int64_t offset = 0;    ///< global index of this target's restart 0
+  std::int64_t restarts = 0;  ///< this target's restarts
+  std::int64_t total = 0;     ///< restarts of all targets of the run
+  /// The target's restarts (its own indices) that fall into shard `shard` of `num_shards`.
+  mpi::Range part(int shard, int num_shards) const {
+    const mpi::Range s = mpi::block_range(total, num_shards, shard);
+    const std::int64_t b = std::max(s.begin, offset), e = std::min(s.end, offset + restarts);
+    return e > b ? mpi::Range{b - offset, e - offset} : mpi::Range{0, 0};
+  }
+};
+
 std::pair<double, double> pair_or(const std::vector<double>& v, std::pair<double, double> d) {
   return v.size() == 2 ? std::make_pair(v[0], v[1]) : d;
 }
@@ -88,7 +107,7 @@ std::optional<TargetSpec> command_line_target(const po::variables_map& vm) {
   t.where = "command line";
   t.model = parse_model(vm["model"].as<std::string>());
   if (vm.count("data")) {
-    t.file = vm["data"].as<std::string>();
+    t.file = vm["data"].as<std::vector<std::string>>().front();
   } else {
     t.synth = vm["synth"].as<int>();
     if (t.synth < 1) throw InputError("--synth " + std::to_string(t.synth) + " must be >= 1");
@@ -406,13 +425,13 @@ struct BestRestart {
   std::vector<double> shares{kNaN, kNaN};  ///< each loss term's share of its loss
 };
 
-BestRestart best_restart(const cli::StageContext& ctx, const Plan& p, int num_shards) {
+BestRestart best_restart(const cli::StageContext& ctx, const Plan& p, const GlobalSplit& split, int num_shards) {
   BestRestart b;
   double best = INFINITY;
   std::vector<double> params, terms;
   const std::size_t np = p.layout.size();
   for (int s = 0; s < num_shards; ++s) {
-    const mpi::Range r = mpi::block_range(p.restarts, num_shards, s);
+    const mpi::Range r = split.part(s, num_shards);
     if (r.size() == 0) continue;
     io::File f = io::File::open(ctx.path(shard_file(p.target.spec.name, s, num_shards)), io::File::Mode::read);
     const auto loss = io::read_all<double>(io::open_dataset(f, "/loss"));
@@ -436,16 +455,33 @@ BestRestart best_restart(const cli::StageContext& ctx, const Plan& p, int num_sh
   return b;
 }
 
-bool join_target(const cli::StageContext& ctx, const Plan& p, int num_shards) {
+
+/// Whether RUN/fits/<name>/fits.h5 is complete for this target's definition, config and data.
+bool joined_complete(const cli::StageContext& ctx, const Plan& p) {
+  const std::string out = ctx.path("fits/" + p.target.spec.name + "/fits.h5");
+  const io::OutputInfo existing = io::inspect_output(out);
+  return existing.state == io::OutputState::complete && existing.stage_sha256 == p.stage_sha &&
+         attr_or_empty(out, "target_sha256") == p.target_sha;
+}
+
+/// Whether the shard file at `path` holds exactly the restarts `r` (its restart_begin/_end).
+bool same_restarts(const std::string& path, const mpi::Range& r) {
+  try {
+    io::File f = io::File::open(path, io::File::Mode::read);
+    return io::has_attr(f, "restart_begin") && io::attr_int(f, "restart_begin") == r.begin &&
+           io::attr_int(f, "restart_end") == r.end;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool join_target(const cli::StageContext& ctx, const Plan& p, const GlobalSplit& split, int num_shards) {
   const std::string name = p.target.spec.name;
   const std::string out = ctx.path("fits/" + name + "/fits.h5");
   const std::string& sha = p.stage_sha;
-  const io::OutputInfo existing = io::inspect_output(out);
-  if (existing.state == io::OutputState::complete && existing.stage_sha256 == sha &&
-      attr_or_empty(out, "target_sha256") == p.target_sha && !ctx.opts.force) {
-    return true;
-  }
+  if (joined_complete(ctx, p) && !ctx.opts.force) return true;
   for (int s = 0; s < num_shards; ++s) {
+    if (split.part(s, num_shards).size() == 0) continue;  // this shard holds none of the target's restarts
     const std::string sp = ctx.path(shard_file(name, s, num_shards));
     const io::OutputInfo info = io::inspect_output(sp);
     if (info.state != io::OutputState::complete || info.stage_sha256 != sha ||
@@ -465,7 +501,7 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, int num_shards) {
       attr_or_empty(out, "target_sha256") == p.target_sha && !ctx.opts.force) {
     return true;
   }
-  const BestRestart best = best_restart(ctx, p, num_shards);
+  const BestRestart best = best_restart(ctx, p, split, num_shards);
   {
     io::CheckpointWriter w(out, provenance(ctx, p), MPI_COMM_NULL, false);
     write_target_attrs(w.id(), p, ctx.cfg);
@@ -479,7 +515,7 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, int num_shards) {
     for (const char* ds : kRowSets) {
       std::vector<io::VdsSource> sources;
       for (int s = 0; s < num_shards; ++s) {
-        const mpi::Range r = mpi::block_range(p.restarts, num_shards, s);
+        const mpi::Range r = split.part(s, num_shards);
         if (r.size() > 0)
           sources.push_back({fs::path(shard_file(name, s, num_shards)).filename().string(),
                              std::string("/") + ds, r.begin, r.size()});
@@ -568,25 +604,34 @@ class FitProgress {
 };
 
 /// Fits this (shard, rank)'s restarts of one target into its shard file.
-void fit_target(cli::StageContext& ctx, const Plan& p) {
+void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split) {
   const MPI_Comm comm = ctx.mpi.comm();
   const std::string name = p.target.spec.name;
   const std::string path = ctx.path(shard_file(name, ctx.opts.shard, ctx.opts.num_shards));
   const std::string& sha = p.stage_sha;
   ctx.lock_output(path);  // decide and write under the shard's lock: a second copy exits 2
+  const mpi::Range shard = split.part(ctx.opts.shard, ctx.opts.num_shards);
   const io::OutputInfo existing = io::inspect_output(path);
-  if (existing.state == io::OutputState::complete) {
-    const bool same = existing.stage_sha256 == sha && attr_or_empty(path, "target_sha256") == p.target_sha;
-    if (same && !ctx.opts.force) {
-      if (ctx.root()) log::info("{}: {} is complete for this config: nothing to do", name, path);
-      return;
+  const bool other_split = existing.state != io::OutputState::missing && !same_restarts(existing.path, shard);
+  const bool same_def = existing.state == io::OutputState::complete && existing.stage_sha256 == sha &&
+                        attr_or_empty(path, "target_sha256") == p.target_sha;
+  if (!ctx.opts.force && (joined_complete(ctx, p) || (same_def && !other_split))) {
+    if (ctx.root()) {
+      log::info("{}: {} is complete for this config: nothing to do", name,
+                same_def && !other_split ? path : ctx.path("fits/" + name + "/fits.h5"));
     }
-    if (!same && !ctx.opts.force) {
-      throw InputError(path + " was made under a different config, target definition or input data (target " +
-                       name + "); use another --run-dir, or --force to overwrite it");
-    }
+    return;
   }
-  bool resume = !ctx.opts.force;
+  if (existing.state == io::OutputState::complete && !same_def && !ctx.opts.force) {
+    throw InputError(path + " was made under a different config, target definition or input data (target " +
+                     name + "); use another --run-dir, or --force to overwrite it");
+  }
+  if (existing.state == io::OutputState::complete && other_split && ctx.root()) {
+    // Same target and config, another split of the batch's restarts (a file was added or removed):
+    // each restart depends on its index alone, so refitting this shard's range loses nothing.
+    log::info("{}: {} holds another split of the restarts: refitting its range", name, path);
+  }
+  bool resume = !ctx.opts.force && !other_split;
   if (existing.state == io::OutputState::partial &&
       attr_or_empty(existing.path, "target_sha256") != p.target_sha) {
     if (ctx.root())
@@ -602,9 +647,10 @@ void fit_target(cli::StageContext& ctx, const Plan& p) {
   const FitData data = make_fit_data(p.target);
   const std::int64_t np = static_cast<std::int64_t>(p.layout.size());
   const std::int64_t nq = static_cast<std::int64_t>(p.target.q.size());
-  const mpi::Range shard = mpi::block_range(p.restarts, ctx.opts.num_shards, ctx.opts.shard);
-  const mpi::Range mine =
-      mpi::item_range(p.restarts, ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.rank(), ctx.mpi.size());
+  const mpi::Range mine = [&] {
+    const mpi::Range r = mpi::block_range(shard.size(), ctx.mpi.size(), ctx.mpi.rank());
+    return mpi::Range{shard.begin + r.begin, shard.begin + r.end};
+  }();
 
   io::CheckpointWriter writer(path, provenance(ctx, p), comm, resume);
   if (!writer.resumed()) {
@@ -713,12 +759,14 @@ void fit_target(cli::StageContext& ctx, const Plan& p) {
 const cli::StageInfo& stage_info() {
   static const cli::StageInfo info{
       "fit", "multi-start polydisperse fits of SAXS curves (surrogate, sphere or core-shell model)",
-      "Fits every target of fit.targets (or --target NAME ..., or one --data FILE / --synth K given here)\n"
+      "Fits every target of fit.targets and every file of fit.batch (or --target NAME ..., or --data FILE ...\n"
+      "/ --synth K given here; a fit.batch record or several --data files give one target per file)\n"
       "with the polydisperse forward model named by the target: the surrogate of RUN/surrogate/ (GRF\n"
       "core-shell LNP model) or the analytical sphere / core-shell baselines, integrated over a truncated\n"
       "log-normal radius distribution. Measured curves (ASCII, CSV, NXcanSAS) are interpolated onto the\n"
       "q grid; synthetic targets come from RUN/targets/case-K.h5 (lnpsaxs-synth). Restarts start from a\n"
-      "scrambled Sobol design and are split by (shard, rank) on the global restart index; each restart\n"
+      "scrambled Sobol design; the restarts of all targets, concatenated, are split by (shard, rank) on\n"
+      "this global index; each restart\n"
       "depends only on (run.seed, target name, restart index). Writes RUN/fits/<name>/shard-IIII-of-NNNN.h5\n"
       "and, once every shard is complete, RUN/fits/<name>/fits.h5 joining them (virtual datasets).\n"
       "Resumable: rerun the same command after a kill and it continues with the next batch.",
@@ -730,8 +778,9 @@ po::options_description stage_options() {
   po::options_description o("fit options");
   o.add_options()("target", po::value<std::vector<std::string>>()->multitoken(),
                   "fit only these targets of fit.targets")(
-      "data", po::value<std::string>(),
-      "fit this measured curve (ASCII, CSV or NXcanSAS) instead of fit.targets")(
+      "data", po::value<std::vector<std::string>>()->multitoken(),
+      "fit these measured curves (ASCII, CSV or NXcanSAS; files or quoted globs), one target each, instead "
+      "of fit.targets")(
       "synth", po::value<int>(), "fit synthetic target K (RUN/targets/case-K.h5) instead of fit.targets")(
       "model", po::value<std::string>(), "with --data/--synth: surrogate, sphere or core_shell")(
       "name", po::value<std::string>(), "with --data/--synth: output name (default: file stem + model)")(
@@ -766,9 +815,19 @@ void run(cli::StageContext& ctx) {
   if (auto t = command_line_target(ctx.opts.vm)) {
     if (ctx.opts.vm.count("target"))
       throw InputError("--target selects config targets; it cannot be combined with --data/--synth");
-    specs.push_back(*t);
+    specs = command_line_targets(*t,
+                                 t->synth > 0 ? std::vector<std::string>{}
+                                              : ctx.opts.vm["data"].as<std::vector<std::string>>(),
+                                 ctx.opts.vm.count("name") ? ctx.opts.vm["name"].as<std::string>() : "");
   } else {
     specs = targets_from_config(cfg);
+    std::vector<batch::Member> skipped;
+    for (TargetSpec& b : batch_targets(cfg, &skipped)) specs.push_back(std::move(b));
+    if (ctx.root()) {
+      for (const batch::Member& m : skipped) {
+        log::warn("{}: skipped (fit.batch_skip_bad): {}", m.name, m.problem);
+      }
+    }
     if (ctx.opts.vm.count("target")) {
       std::vector<TargetSpec> chosen;
       for (const std::string& n : ctx.opts.vm["target"].as<std::vector<std::string>>()) {
@@ -782,7 +841,7 @@ void run(cli::StageContext& ctx) {
   }
   if (specs.empty()) {
     throw InputError(cfg.source() +
-                     ": fit.targets is empty: list targets in the config or give --data FILE --model M");
+                     ": fit.targets and fit.batch are empty: list targets in the config or give --data FILE --model M");
   }
   // Inputs first (bad data files are reported before any work).
   for (const TargetSpec& s : specs) {
@@ -814,10 +873,25 @@ void run(cli::StageContext& ctx) {
     log::info("{} target(s), shard {}/{} on {} rank(s), {} thread(s) each, device {}", plans.size(),
               ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, device.str());
   }
+  std::vector<GlobalSplit> splits;
+  std::int64_t total = 0;
   for (const Plan& p : plans) {
-    if (!ctx.opts.vm.count("join-only")) fit_target(ctx, p);
+    splits.push_back({total, p.restarts, 0});
+    total += p.restarts;
+  }
+  for (GlobalSplit& g : splits) g.total = total;
+  if (ctx.root() && plans.size() > 1) {
+    const mpi::Range mine = mpi::block_range(total, ctx.opts.num_shards, ctx.opts.shard);
+    log::info("{} restarts of {} target(s) in all; shard {}/{} holds global restarts {} to {}", total, plans.size(),
+              ctx.opts.shard, ctx.opts.num_shards, mine.begin, mine.end);
+  }
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    const Plan& p = plans[i];
+    if (!ctx.opts.vm.count("join-only") && splits[i].part(ctx.opts.shard, ctx.opts.num_shards).size() > 0) {
+      fit_target(ctx, p, splits[i]);
+    }
     if (ctx.root()) {
-      const bool joined = join_target(ctx, p, ctx.opts.num_shards);
+      const bool joined = join_target(ctx, p, splits[i], ctx.opts.num_shards);
       if (!joined && ctx.opts.vm.count("join-only")) {
         throw InputError("cannot join " + ctx.path("fits/" + p.target.spec.name + "/fits.h5") +
                          ": not every shard of " + std::to_string(ctx.opts.num_shards) +

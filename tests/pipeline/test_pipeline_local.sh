@@ -65,7 +65,7 @@ if (cd "$L" && sha256sum --quiet -c "$WORK/before.sha"); then
 else
   fail "--from fit changed existing outputs"
 fi
-changed=$(newer_files "$L" "$WORK/marker2" | grep -vxE 'fits/gold_sphere_q003/[^/]+|analysis/gold_sphere_q003\.h5|report/.*|config\.resolved\.yaml')
+changed=$(newer_files "$L" "$WORK/marker2" | grep -vxE 'fits/gold_sphere_q003/[^/]+|analysis/gold_sphere_q003(\.h5|/fit\.csv|/fit\.h5)|results\.(csv|h5)|report/.*|config\.resolved\.yaml')
 [ -z "$changed" ] && pass "--from fit wrote only the new target's fits/analysis, the report and the resolved config" \
   || fail "--from fit also wrote: $changed"
 newer_files "$L" "$WORK/marker2" | grep -qx "fits/gold_sphere_q003/fits.h5" \

@@ -64,6 +64,7 @@ class Record {
   std::string string(const std::string& field) const;
   std::pair<double, double> range(const std::string& field) const;
   std::vector<double> reals(const std::string& field) const;
+  std::vector<std::string> strings(const std::string& field) const;  ///< string_list fields
   /// True if the field was given (not defaulted).
   bool given(const std::string& field) const { return lines_.count(field) > 0; }
   /// "FILE:LINE: fit.targets[1].file: " prefix for messages about a field.
@@ -71,6 +72,8 @@ class Record {
   const std::string& path() const { return path_; }  ///< "fit.targets[1]"
   /// Canonical YAML text of this record (fields in declaration order, defaults filled in).
   std::string canonical() const;
+  /// Same without `field` (a batch member's identity must not depend on the other members' files).
+  std::string canonical_except(const std::string& field) const;
 
  private:
   const KeySpec& field_spec(const std::string& field) const;
