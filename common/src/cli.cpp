@@ -82,30 +82,39 @@ void StageContext::lock_output(const std::string& output_path, bool collective) 
 bool StageContext::needs_work(const std::string& output_path, const std::string& target, bool collective) const {
   // Decide under the lock: a copy of this job that finished a moment ago is seen as complete.
   lock_output(output_path, collective);
-  const bool speak = collective ? root() : true;
-  const io::OutputInfo out = io::inspect_output(output_path);
-  if (out.state == io::OutputState::damaged) {
-    if (speak) log::warn("{} {}: remaking it", output_path, out.problem);
-    return true;
+  const bool decide = collective ? root() : true;  // rank 0 decides for all ranks
+  int verdict = 1;                                 // 0 nothing to do, 1 work, 2 refused (message)
+  std::string refusal;
+  if (decide) {
+    const io::OutputInfo out = io::inspect_output(output_path);
+    const std::string sha = provenance(target).stage_sha256;
+    if (out.state == io::OutputState::damaged) {
+      log::warn("{} {}: remaking it", output_path, out.problem);
+    } else if (out.state != io::OutputState::complete) {
+      // missing or partial: work to do
+    } else if (opts.force) {
+      log::info("{} is complete; --force: remaking it", output_path);
+    } else if (out.stage_sha256 == sha) {
+      log::info("{} is complete for this config (made {}): nothing to do", output_path, out.created_utc);
+      verdict = 0;
+    } else {
+      verdict = 2;
+      std::string s;
+      for (const auto& x : info.sections) s += (s.empty() ? "" : ", ") + x;
+      refusal = output_path + " was made under a different config (sections " + s +
+                " differ); use another --run-dir, or --force to overwrite it";
+    }
   }
-  if (out.state != io::OutputState::complete) return true;
-  const std::string sha = provenance(target).stage_sha256;
-  if (opts.force) {
-    if (speak) log::info("{} is complete; --force: remaking it", output_path);
-    return true;
+  if (collective && mpi.size() > 1) {
+    MPI_Bcast(&verdict, 1, MPI_INT, 0, mpi.comm());
+    int len = static_cast<int>(refusal.size());
+    MPI_Bcast(&len, 1, MPI_INT, 0, mpi.comm());
+    refusal.resize(static_cast<std::size_t>(len));
+    if (len > 0) MPI_Bcast(refusal.data(), len, MPI_CHAR, 0, mpi.comm());
   }
-  if (out.stage_sha256 == sha) {
-    if (speak) log::info("{} is complete for this config (made {}): nothing to do", output_path, out.created_utc);
-    locks.pop_back();  // nothing will be written: let the next writer in
-    return false;
-  }
-  throw InputError(output_path + " was made under a different config (sections " +
-                   [&] {
-                     std::string s;
-                     for (const auto& x : info.sections) s += (s.empty() ? "" : ", ") + x;
-                     return s;
-                   }() +
-                   " differ); use another --run-dir, or --force to overwrite it");
+  if (verdict == 2) throw InputError(refusal);
+  if (verdict == 0) locks.pop_back();  // nothing will be written: let the next writer in
+  return verdict == 1;
 }
 
 std::string StageContext::require_input(const std::string& rel, const std::string& producer,
