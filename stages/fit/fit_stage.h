@@ -9,10 +9,15 @@
 // parameter_units, parameter_lower, parameter_upper, truth_values (NaN where unknown), plus what
 // ForwardModel::from_fit_output needs (quadrature_nodes, quadrature_rule, truncation, data_invariant,
 // dtype) and target_sha256 (identity of the target definition and its input data). stage_sha256 is
-// the per-target fingerprint stages::fingerprint(cfg, "fit", name). Datasets: /q,
-// /target/intensity (normalised data on the grid), /target/mask (fitted points), /target/sigma,
-// /target/norm_mask (invariant window), and per restart /start, /params [R, P] float64 physical,
-// /loss, /rmse_log, /rmse_log_full [R], /curve [R, n_q] float32 log10 M, /steps [R] int64.
+// the per-target fingerprint stages::fingerprint(cfg, "fit", name). Issue 13 adds: loss,
+// loss_definition, loss_term_names, loss_term_shares (best restart), fitted_points, window_points,
+// sigma_unusable, resolution (+ resolution_nodes), quadrature_nodes_configured,
+// quadrature_tolerance, quadrature_check_error, quadrature_capped, quadrature_error_best,
+// best_restart. Datasets: /q (the data's q for sphere/core_shell, the surrogate's grid otherwise),
+// /target/intensity (normalised data), /target/mask (fitted points), /target/sigma,
+// /target/norm_mask (invariant window), /target/bin_count, /target/q_width (when smeared), and per
+// restart /start, /params [R, P] float64 physical, /loss, /loss_terms [R, 2], /scale (chi2),
+// /rmse_log, /rmse_log_full [R], /curve [R, n_q] float32 log10 M, /steps [R] int64.
 #include <string>
 
 #include "lnpsaxs/cli.h"
