@@ -41,7 +41,8 @@ class TorchSimulator final : public Simulator {
   Interior interior() const override { return sim_.interior(); }
   double max_radius() const override { return sim_.max_radius(); }
   void validate(const Structure& s) const override { sim_.validate(s); }
-  std::vector<double> mean_intensity(const Structure& s, const std::vector<std::uint64_t>& keys) const override {
+  std::vector<double> mean_intensity(const Structure& s,
+                                     const std::vector<std::uint64_t>& keys) const override {
     const at::Tensor y = sim_.mean_intensity(s, keys).to(c10::Device(c10::kCPU), at::kDouble).contiguous();
     return std::vector<double>(y.data_ptr<double>(), y.data_ptr<double>() + y.numel());
   }
@@ -50,7 +51,8 @@ class TorchSimulator final : public Simulator {
     const std::int64_t n = sim_.grid().n;
     const at::Tensor sig = at::sigmoid(sim_.standardised_field(s, key).to(at::kDouble));
     const double mean_s = sig.mean().item<double>();
-    const at::Tensor mid = (sig.select(2, n / 2) - mean_s + 1.0 + s.delta_rho_int).to(c10::Device(c10::kCPU)).contiguous();
+    const at::Tensor mid =
+        (sig.select(2, n / 2) - mean_s + 1.0 + s.delta_rho_int).to(c10::Device(c10::kCPU)).contiguous();
     return std::vector<double>(mid.data_ptr<double>(), mid.data_ptr<double>() + mid.numel());
   }
 
@@ -60,7 +62,8 @@ class TorchSimulator final : public Simulator {
 
 class CpuSimulator final : public Simulator {
  public:
-  CpuSimulator(const GridSpec& grid, const std::vector<double>& q, Interior interior, const SimulatorOptions& o)
+  CpuSimulator(const GridSpec& grid, const std::vector<double>& q, Interior interior,
+               const SimulatorOptions& o)
       : sim_(grid, q, interior, CpuOptions{o.threads, o.fftw_wisdom_dir}) {}
   Backend backend() const override { return Backend::cpu; }
   std::string description() const override {
@@ -71,7 +74,8 @@ class CpuSimulator final : public Simulator {
   Interior interior() const override { return sim_.interior(); }
   double max_radius() const override { return sim_.max_radius(); }
   void validate(const Structure& s) const override { sim_.validate(s); }
-  std::vector<double> mean_intensity(const Structure& s, const std::vector<std::uint64_t>& keys) const override {
+  std::vector<double> mean_intensity(const Structure& s,
+                                     const std::vector<std::uint64_t>& keys) const override {
     return sim_.mean_intensity(s, keys);
   }
   std::vector<double> interior_slice(const Structure& s, std::uint64_t key) const override {
@@ -88,14 +92,16 @@ class CudaSimulator final : public Simulator {
       : sim_(grid, q, device, interior) {}
   Backend backend() const override { return Backend::cuda; }
   std::string description() const override {
-    return "cuda:" + std::to_string(sim_.device()) + " " + cuda_device_name(sim_.device()) + " (fused CUDA backend)";
+    return "cuda:" + std::to_string(sim_.device()) + " " + cuda_device_name(sim_.device()) +
+           " (fused CUDA backend)";
   }
   const GridSpec& grid() const override { return sim_.grid(); }
   const std::vector<double>& q() const override { return sim_.q(); }
   Interior interior() const override { return sim_.interior(); }
   double max_radius() const override { return sim_.max_radius(); }
   void validate(const Structure& s) const override { sim_.validate(s); }
-  std::vector<double> mean_intensity(const Structure& s, const std::vector<std::uint64_t>& keys) const override {
+  std::vector<double> mean_intensity(const Structure& s,
+                                     const std::vector<std::uint64_t>& keys) const override {
     return sim_.mean_intensity(s, keys);
   }
   std::vector<double> interior_slice(const Structure& s, std::uint64_t key) const override {
@@ -128,12 +134,13 @@ Backend parse_backend(const std::string& name, const std::string& what) {
 }
 
 Backend resolve_backend(const std::string& name, const std::string& what) {
-  if (name == "auto") return cuda_backend_compiled() && cuda_device_count() > 0 ? Backend::cuda : Backend::cpu;
+  if (name == "auto")
+    return cuda_backend_compiled() && cuda_device_count() > 0 ? Backend::cuda : Backend::cpu;
   return parse_backend(name, what);
 }
 
-std::unique_ptr<Simulator> make_simulator(const GridSpec& grid, const std::vector<double>& q, Interior interior,
-                                          const SimulatorOptions& options) {
+std::unique_ptr<Simulator> make_simulator(const GridSpec& grid, const std::vector<double>& q,
+                                          Interior interior, const SimulatorOptions& options) {
   switch (options.backend) {
     case Backend::torch:
       return std::make_unique<TorchSimulator>(grid, q, interior, options.torch_device);

@@ -55,9 +55,12 @@ class Simulator {
   virtual double max_radius() const = 0;
   virtual void validate(const Structure& s) const = 0;
   /// Mean curve over the realisations `keys` [n_q] (InputError if keys is empty).
-  virtual std::vector<double> mean_intensity(const Structure& s, const std::vector<std::uint64_t>& keys) const = 0;
+  virtual std::vector<double> mean_intensity(const Structure& s,
+                                             const std::vector<std::uint64_t>& keys) const = 0;
   /// One realisation [n_q].
-  std::vector<double> realisation(const Structure& s, std::uint64_t key) const { return mean_intensity(s, {key}); }
+  std::vector<double> realisation(const Structure& s, std::uint64_t key) const {
+    return mean_intensity(s, {key});
+  }
   /// The interior density ρ_int = S − mean S + 1 + delta_rho_int of the realisation `key` on the
   /// central plane z = N/2, [N, N] row-major (i, j) (GRF interior only; analyze's slices).
   virtual std::vector<double> interior_slice(const Structure& s, std::uint64_t key) const = 0;
@@ -65,7 +68,7 @@ class Simulator {
 
 /// Builds the simulator of options.backend. Throws InputError for an invalid grid or q (as
 /// GrfSimulator), NotCompiled for cuda in a build without CUDA, RuntimeFailure if a library fails.
-std::unique_ptr<Simulator> make_simulator(const GridSpec& grid, const std::vector<double>& q, Interior interior,
-                                          const SimulatorOptions& options);
+std::unique_ptr<Simulator> make_simulator(const GridSpec& grid, const std::vector<double>& q,
+                                          Interior interior, const SimulatorOptions& options);
 
 }  // namespace lnpsaxs::sim

@@ -6,9 +6,9 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/fft_irfftn.h>
 #include <ATen/ops/fft_rfftn.h>
-#include <ATen/ops/view_as_real.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/view_as_complex.h>
+#include <ATen/ops/view_as_real.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,7 +100,8 @@ TEST_CASE("cpu: noise spectrum equals the CUDA backend's host twin bit for bit")
   // the high 32 bits.
   for (const std::int64_t n : {16, 18, 48}) {
     const GrfSimulatorCpu sim(grid(n, 10.0, 2 * n), {0.05}, Interior::grf, CpuOptions{2, ""});
-    for (const std::uint64_t key : {std::uint64_t{1}, std::uint64_t{0xDEADBEEF12345678ull}, ~std::uint64_t{0}}) {
+    for (const std::uint64_t key :
+         {std::uint64_t{1}, std::uint64_t{0xDEADBEEF12345678ull}, ~std::uint64_t{0}}) {
       const std::vector<std::complex<float>> got = sim.noise_spectrum(key);
       const std::vector<std::complex<float>> twin = lnpsaxs::sim::cuda_host::noise_spectrum(n, key);
       REQUIRE(got.size() == twin.size());
@@ -121,9 +122,10 @@ TEST_CASE("cpu: white noise is the C2R of the noise spectrum, N(0,1) with mean 0
   const std::vector<std::complex<float>> x = sim.noise_spectrum(key);
   // An independent inverse FFT (PocketFFT through LibTorch; irfftn divides by N³).
   std::vector<std::complex<double>> xd(x.begin(), x.end());
-  const at::Tensor spec =
-      at::view_as_complex(at::from_blob(xd.data(), {n, n, n / 2 + 1, 2}, at::TensorOptions().dtype(at::kDouble)));
-  const std::vector<double> ref = to_vector(at::fft_irfftn(spec, at::IntArrayRef{n, n, n}) * double(n * n * n));
+  const at::Tensor spec = at::view_as_complex(
+      at::from_blob(xd.data(), {n, n, n / 2 + 1, 2}, at::TensorOptions().dtype(at::kDouble)));
+  const std::vector<double> ref =
+      to_vector(at::fft_irfftn(spec, at::IntArrayRef{n, n, n}) * double(n * n * n));
   double max_diff = 0, sum = 0, sum2 = 0;
   for (std::size_t e = 0; e < w.size(); ++e) {
     max_diff = std::max(max_diff, std::fabs(double(w[e]) - ref[e]));
@@ -131,7 +133,8 @@ TEST_CASE("cpu: white noise is the C2R of the noise spectrum, N(0,1) with mean 0
     sum2 += double(w[e]) * double(w[e]);
   }
   const double n3 = double(n * n * n);
-  MESSAGE("max |FFTW C2R − PocketFFT| = " << max_diff << "; mean " << sum / n3 << ", mean square " << sum2 / n3);
+  MESSAGE("max |FFTW C2R − PocketFFT| = " << max_diff << "; mean " << sum / n3 << ", mean square "
+                                          << sum2 / n3);
   CHECK(max_diff < 2e-5);
   CHECK(std::fabs(sum / n3) < 1e-6);  // DC = 0: the mean is exactly 0 up to rounding
   // Parseval: Σ w² / N³ = Σ mult·|X|² (the variance the backend standardises with).
@@ -191,7 +194,8 @@ TEST_CASE("cpu: the radially binned power spectrum of G peaks where P(q) peaks")
       model[b] = ph::grf_power_spectrum(dq * double(b), s.w, s.m_q1, s.s_q1, s.m_q2, s.s_q2);
     const auto peak = std::max_element(power.begin() + 1, power.end()) - power.begin();
     const auto model_peak = std::max_element(model.begin() + 1, model.end()) - model.begin();
-    MESSAGE("w=" << w << ": spectrum of G peaks at q=" << dq * double(peak) << ", P(q) at q=" << dq * double(model_peak));
+    MESSAGE("w=" << w << ": spectrum of G peaks at q=" << dq * double(peak)
+                 << ", P(q) at q=" << dq * double(model_peak));
     CHECK(std::abs(peak - model_peak) <= 1);
     double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
     const double m = double(power.size() - 2);
@@ -229,7 +233,8 @@ TEST_CASE("cpu: contrast projection and interior slice equal a literal construct
         for (std::int64_t k = 0; k < n; ++k) {
           const double x = (i - n / 2) * dx, y = (j - n / 2) * dx, z = (k - n / 2) * dx;
           const double d2 = x * x + y * y + z * z;
-          const double interior = sg[static_cast<std::size_t>((i * n + j) * n + k)] - mean_s + 1 + s.delta_rho_int;
+          const double interior =
+              sg[static_cast<std::size_t>((i * n + j) * n + k)] - mean_s + 1 + s.delta_rho_int;
           if (k == n / 2) slice[static_cast<std::size_t>(i * n + j)] = interior;
           double rho = 1.0;
           if (d2 <= s.radius * s.radius) rho = s.rho_rel * (1 + s.delta_rho_int);
@@ -277,7 +282,8 @@ TEST_CASE("cpu: homogeneous interior equals the LibTorch reference to 1e-4 in lo
       const double d = max_abs_log10_diff(got, want);
       MESSAGE("N=" << c.n << " r=" << s.radius << " d=" << s.shell_thickness << ": max |Δ log10 I| = " << d);
       CHECK(d <= 1e-4);
-      CHECK(cpu.contrast_projection(s, 0) == to_vector(ref.contrast_projection(s, 0)));  // same masks, bit for bit
+      CHECK(cpu.contrast_projection(s, 0) ==
+            to_vector(ref.contrast_projection(s, 0)));  // same masks, bit for bit
     }
   }
 }
@@ -320,7 +326,8 @@ TEST_CASE("cpu: GRF mean curve at n = 64 agrees with the LibTorch reference with
       lr2 += std::pow(0.5 * std::log(va / vb), 2);
     }
     const double z_rms = std::sqrt(z2 / double(q.size())), lr_rms = std::sqrt(lr2 / double(q.size()));
-    MESSAGE("r=" << s.radius << " w=" << s.w << ": RMS z over q = " << z_rms << ", RMS ln(SD ratio) = " << lr_rms);
+    MESSAGE("r=" << s.radius << " w=" << s.w << ": RMS z over q = " << z_rms
+                 << ", RMS ln(SD ratio) = " << lr_rms);
     CHECK(z_rms > 0.2);
     CHECK(z_rms <= 2.0);
     CHECK(lr_rms < 0.4);
@@ -367,16 +374,19 @@ TEST_CASE("cpu: FFTW wisdom is written once per grid and reused; a bad file is r
   fs::remove_all(dir);
   const GridSpec g = grid(48, 10.0, 96);
   const std::vector<double> q = {0.05, 0.1};
-  const std::vector<double> first = GrfSimulatorCpu(g, q, Interior::grf, CpuOptions{1, dir.string()}).realisation(grf_particle(), 8);
+  const std::vector<double> first =
+      GrfSimulatorCpu(g, q, Interior::grf, CpuOptions{1, dir.string()}).realisation(grf_particle(), 8);
   const fs::path f32 = dir / "fftw-N48-F96-f32.wisdom", f64 = dir / "fftw-N48-F96-f64.wisdom";
   REQUIRE(fs::exists(f32));
   REQUIRE(fs::exists(f64));
   const auto size = fs::file_size(f32);
   CHECK(size > 0);
-  CHECK(GrfSimulatorCpu(g, q, Interior::grf, CpuOptions{2, dir.string()}).realisation(grf_particle(), 8) == first);
+  CHECK(GrfSimulatorCpu(g, q, Interior::grf, CpuOptions{2, dir.string()}).realisation(grf_particle(), 8) ==
+        first);
   CHECK(fs::file_size(f32) == size);
   { std::ofstream(f32, std::ios::trunc) << "not wisdom"; }
-  CHECK(GrfSimulatorCpu(g, q, Interior::grf, CpuOptions{1, dir.string()}).realisation(grf_particle(), 8) == first);
+  CHECK(GrfSimulatorCpu(g, q, Interior::grf, CpuOptions{1, dir.string()}).realisation(grf_particle(), 8) ==
+        first);
   std::ifstream in(f32);
   std::string head;
   std::getline(in, head);

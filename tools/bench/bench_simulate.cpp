@@ -9,10 +9,9 @@
 // N (the floor's buffer is freed before the simulator is built and is smaller than its field).
 // WISDOM_DIR keeps the FFTW plans between runs (the 512³ floor plan takes seconds to measure).
 // Used by tools/bench_simulate.sh.
+#include <ATen/Parallel.h>
 #include <fftw3.h>
 #include <sys/resource.h>
-
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <chrono>
@@ -31,7 +30,9 @@ using namespace lnpsaxs;
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+double ms(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
 
 double peak_rss_mb() {
   struct rusage ru {};
@@ -50,7 +51,8 @@ double cpu_now_ms() { return 1000.0 * static_cast<double>(std::clock()) / CLOCKS
 Floor measure_floor(std::int64_t n, int reps, const std::string& wisdom) {
   const std::size_t nh = static_cast<std::size_t>(n / 2 + 1), cols = static_cast<std::size_t>(n * n);
   auto* buf = static_cast<fftwf_complex*>(fftwf_malloc(cols * nh * sizeof(fftwf_complex)));
-  const std::string file = wisdom.empty() ? "" : wisdom + "/bench-floor-N" + std::to_string(n) + "-f32.wisdom";
+  const std::string file =
+      wisdom.empty() ? "" : wisdom + "/bench-floor-N" + std::to_string(n) + "-f32.wisdom";
   if (!file.empty()) fftwf_import_wisdom_from_filename(file.c_str());
   const int ni = static_cast<int>(n);
   const auto t0 = Clock::now();
@@ -86,10 +88,11 @@ Floor measure_floor(std::int64_t n, int reps, const std::string& wisdom) {
   (void)sink;
   fftwf_destroy_plan(p);
   fftwf_free(buf);
-  std::printf("N=%-4lld floor (1 thread, wall / cpu): FFTW C2R of N^3 %8.1f / %8.1f ms (FFTW_MEASURE plan %.1f s), "
-              "one streaming read+write pass %7.1f / %7.1f ms, C2R + 3 passes %8.1f / %8.1f ms\n",
-              static_cast<long long>(n), f.c2r_ms, f.c2r_cpu_ms, plan_s, f.pass_ms, f.pass_cpu_ms,
-              f.c2r_ms + 3 * f.pass_ms, f.c2r_cpu_ms + 3 * f.pass_cpu_ms);
+  std::printf(
+      "N=%-4lld floor (1 thread, wall / cpu): FFTW C2R of N^3 %8.1f / %8.1f ms (FFTW_MEASURE plan %.1f s), "
+      "one streaming read+write pass %7.1f / %7.1f ms, C2R + 3 passes %8.1f / %8.1f ms\n",
+      static_cast<long long>(n), f.c2r_ms, f.c2r_cpu_ms, plan_s, f.pass_ms, f.pass_cpu_ms,
+      f.c2r_ms + 3 * f.pass_ms, f.c2r_cpu_ms + 3 * f.pass_cpu_ms);
   return f;
 }
 
@@ -111,7 +114,8 @@ sim::Structure particle(double max_radius) {
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
-    std::printf("usage: lnpsaxs-bench-simulate N [THREADS=1] [REPS=3] [BACKEND=cpu|torch|both] [WISDOM_DIR]\n");
+    std::printf(
+        "usage: lnpsaxs-bench-simulate N [THREADS=1] [REPS=3] [BACKEND=cpu|torch|both] [WISDOM_DIR]\n");
     return argc < 2 ? 2 : 0;
   }
   const std::int64_t n = std::atoll(argv[1]);
@@ -120,7 +124,8 @@ int main(int argc, char** argv) {
   const std::string backend = argc > 4 ? argv[4] : "cpu";
   const std::string wisdom = argc > 5 ? argv[5] : "";
   if (backend != "cpu" && backend != "torch" && backend != "both") {
-    std::fprintf(stderr, "lnpsaxs-bench-simulate: BACKEND must be cpu, torch or both, got '%s'\n", backend.c_str());
+    std::fprintf(stderr, "lnpsaxs-bench-simulate: BACKEND must be cpu, torch or both, got '%s'\n",
+                 backend.c_str());
     return 2;
   }
   at::set_num_threads(threads);
@@ -151,14 +156,18 @@ int main(int argc, char** argv) {
     const sim::CpuStageTimes st = simulator.time_realisation(s, 100, reps);
     const double bound = floor.c2r_ms + 3 * floor.pass_ms;
     const double bound_cpu = floor.c2r_cpu_ms + 3 * floor.pass_cpu_ms;
-    std::printf("N=%-4lld dx=%5.2f A  N_f=%-5lld threads=%d  backend cpu    setup %8.1f ms  realisation min %9.1f ms  "
-                "mean %9.1f ms  cpu %9.1f ms  = %.2f x (C2R + 3 passes) wall, %.2f x cpu (bound 1.5)  peak RSS %7.0f MB\n",
-                static_cast<long long>(n), g.dx, static_cast<long long>(g.n_fft), threads, ms(t0, t1), best, sum / reps,
-                best_cpu, best / bound, best_cpu / (threads * bound_cpu), peak_rss_mb());
-    std::printf("N=%-4lld   phases (median of %d, wall / cpu): noise+filter+FFT axis 0 %7.1f / %7.1f ms, plane "
-                "C2R+logistic+sums %7.1f / %7.1f ms, 2-D stage %6.1f / %6.1f ms\n",
-                static_cast<long long>(n), st.repeats, st.spectrum_fft0_ms, st.spectrum_fft0_cpu_ms, st.planes_ms,
-                st.planes_cpu_ms, st.two_d_ms, st.two_d_cpu_ms);
+    std::printf(
+        "N=%-4lld dx=%5.2f A  N_f=%-5lld threads=%d  backend cpu    setup %8.1f ms  realisation min %9.1f ms "
+        " "
+        "mean %9.1f ms  cpu %9.1f ms  = %.2f x (C2R + 3 passes) wall, %.2f x cpu (bound 1.5)  peak RSS %7.0f "
+        "MB\n",
+        static_cast<long long>(n), g.dx, static_cast<long long>(g.n_fft), threads, ms(t0, t1), best,
+        sum / reps, best_cpu, best / bound, best_cpu / (threads * bound_cpu), peak_rss_mb());
+    std::printf(
+        "N=%-4lld   phases (median of %d, wall / cpu): noise+filter+FFT axis 0 %7.1f / %7.1f ms, plane "
+        "C2R+logistic+sums %7.1f / %7.1f ms, 2-D stage %6.1f / %6.1f ms\n",
+        static_cast<long long>(n), st.repeats, st.spectrum_fft0_ms, st.spectrum_fft0_cpu_ms, st.planes_ms,
+        st.planes_cpu_ms, st.two_d_ms, st.two_d_cpu_ms);
   }
   if (backend != "cpu") {
     const auto t0 = Clock::now();
@@ -177,10 +186,12 @@ int main(int argc, char** argv) {
       sum += ms(a, b);
       best_cpu = std::min(best_cpu, 1000.0 * static_cast<double>(cb - ca) / CLOCKS_PER_SEC);
     }
-    std::printf("N=%-4lld dx=%5.2f A  N_f=%-5lld threads=%d  backend torch  setup %8.1f ms  realisation min %9.1f ms  "
-                "mean %9.1f ms  cpu %9.1f ms  peak RSS %7.0f MB\n",
-                static_cast<long long>(n), g.dx, static_cast<long long>(g.n_fft), threads, ms(t0, t1), best, sum / reps,
-                best_cpu, peak_rss_mb());
+    std::printf(
+        "N=%-4lld dx=%5.2f A  N_f=%-5lld threads=%d  backend torch  setup %8.1f ms  realisation min %9.1f ms "
+        " "
+        "mean %9.1f ms  cpu %9.1f ms  peak RSS %7.0f MB\n",
+        static_cast<long long>(n), g.dx, static_cast<long long>(g.n_fft), threads, ms(t0, t1), best,
+        sum / reps, best_cpu, peak_rss_mb());
   }
   return 0;
 }

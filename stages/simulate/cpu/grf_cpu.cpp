@@ -71,14 +71,16 @@ template <typename T>
 FloatBuffer<T> float_alloc(std::size_t count) {
   void* p = fftwf_malloc(std::max<std::size_t>(count, 1) * sizeof(T));
   if (p == nullptr)
-    throw RuntimeFailure("cpu simulator: fftwf_malloc of " + std::to_string(count * sizeof(T)) + " bytes failed");
+    throw RuntimeFailure("cpu simulator: fftwf_malloc of " + std::to_string(count * sizeof(T)) +
+                         " bytes failed");
   return FloatBuffer<T>(static_cast<T*>(p));
 }
 template <typename T>
 DoubleBuffer<T> double_alloc(std::size_t count) {
   void* p = fftw_malloc(std::max<std::size_t>(count, 1) * sizeof(T));
   if (p == nullptr)
-    throw RuntimeFailure("cpu simulator: fftw_malloc of " + std::to_string(count * sizeof(T)) + " bytes failed");
+    throw RuntimeFailure("cpu simulator: fftw_malloc of " + std::to_string(count * sizeof(T)) +
+                         " bytes failed");
   return DoubleBuffer<T>(static_cast<T*>(p));
 }
 
@@ -190,15 +192,15 @@ inline float half_tanh(float t) {
   std::memcpy(&a, &ab, sizeof a);
   const float y0 = -2.8853900817779268f * a;  // −2|t|·log₂e
   const float y = y0 > -126.0f ? y0 : -126.0f;
-  const int ni = static_cast<int>(y - 0.5f);                     // ceil(y − ½): f = y − ni ∈ [−½, ½]
+  const int ni = static_cast<int>(y - 0.5f);  // ceil(y − ½): f = y − ni ∈ [−½, ½]
   const float f = y - static_cast<float>(ni);
   // 2^f = e^{f ln2}: Taylor to degree 7 (remainder < 2e-9 on |f| ≤ ½).
   const float p =
-      1.0f +
-      f * (0.69314718056f +
-           f * (0.24022650695f +
-                f * (0.05550410866f +
-                     f * (0.00961812911f + f * (0.00133335581f + f * (0.00015403530f + f * 0.00001525273f))))));
+      1.0f + f * (0.69314718056f +
+                  f * (0.24022650695f +
+                       f * (0.05550410866f +
+                            f * (0.00961812911f +
+                                 f * (0.00133335581f + f * (0.00015403530f + f * 0.00001525273f))))));
   std::uint32_t bits = static_cast<std::uint32_t>(ni + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
@@ -214,7 +216,8 @@ inline float half_tanh(float t) {
 
 /// v[z] = ½·tanh(g[z]·scale) for z < n (restrict: g and v never overlap, so the loop vectorises
 /// without a run-time alias check).
-LNPSAXS_VECTOR_CLONES void logistic_column(const float* __restrict g, float* __restrict v, std::int64_t n, float scale) {
+LNPSAXS_VECTOR_CLONES void logistic_column(const float* __restrict g, float* __restrict v, std::int64_t n,
+                                           float scale) {
   LNPSAXS_OMP(simd)
   for (std::int64_t z = 0; z < n; ++z) v[z] = half_tanh(g[z] * scale);
 }
@@ -256,8 +259,8 @@ double sum4(const float* x, std::int64_t n) {
 /// planes l = 0 and N/2 with their Hermitian mirrors and real self-conjugate modes exactly as the
 /// device draws them), × the filter table (none: ≡ 1), written to out[0 … 2(N/2+1)); returns the
 /// rows' Parseval sum Σ mult·|X|² in a fixed order. `scratch` holds 8·(N/4 + 1) floats.
-double fill_row_pair(std::complex<float>* out, std::int64_t n, std::int64_t i, std::int64_t j, std::uint64_t key,
-                     gn::Scales sc, const float* table, float* scratch) {
+double fill_row_pair(std::complex<float>* out, std::int64_t n, std::int64_t i, std::int64_t j,
+                     std::uint64_t key, gn::Scales sc, const float* table, float* scratch) {
   const std::int64_t nh = n / 2 + 1;
   const auto bpr = static_cast<std::int64_t>(gn::blocks_per_row(n));
   const std::uint64_t first = static_cast<std::uint64_t>(i * n + j) * static_cast<std::uint64_t>(bpr);
@@ -392,8 +395,8 @@ struct GrfSimulatorCpu::Impl {
         if (fftwf_alignment_of(r + 2 * (2 * u * nh)) != fftwf_alignment_of(r)) axis0_flags |= FFTW_UNALIGNED;
       const int len[] = {static_cast<int>(n)};
       const int stride = static_cast<int>(n * nh);
-      axis0 = FloatPlan(fftwf_plan_many_dft(1, len, static_cast<int>(2 * nh), c, nullptr, stride, 1, c, nullptr,
-                                            stride, 1, FFTW_BACKWARD, axis0_flags),
+      axis0 = FloatPlan(fftwf_plan_many_dft(1, len, static_cast<int>(2 * nh), c, nullptr, stride, 1, c,
+                                            nullptr, stride, 1, FFTW_BACKWARD, axis0_flags),
                         "fftwf_plan_many_dft(axis 0)");
       const int dims[] = {static_cast<int>(n), static_cast<int>(n)};
       const int inembed[] = {static_cast<int>(n), static_cast<int>(nh)};
@@ -405,10 +408,10 @@ struct GrfSimulatorCpu::Impl {
       smooth_forward = DoublePlan(fftw_plan_dft_r2c_2d(static_cast<int>(n), static_cast<int>(n), proj.get(),
                                                        reinterpret_cast<fftw_complex*>(spec2.get()), measure),
                                   "fftw_plan_dft_r2c_2d(smoothing)");
-      smooth_inverse = DoublePlan(fftw_plan_dft_c2r_2d(static_cast<int>(n), static_cast<int>(n),
-                                                       reinterpret_cast<fftw_complex*>(spec2.get()), proj.get(),
-                                                       measure),
-                                  "fftw_plan_dft_c2r_2d(smoothing)");
+      smooth_inverse =
+          DoublePlan(fftw_plan_dft_c2r_2d(static_cast<int>(n), static_cast<int>(n),
+                                          reinterpret_cast<fftw_complex*>(spec2.get()), proj.get(), measure),
+                     "fftw_plan_dft_c2r_2d(smoothing)");
     }
     padded_forward = DoublePlan(fftw_plan_dft_r2c_2d(static_cast<int>(nf), static_cast<int>(nf), padded.get(),
                                                      reinterpret_cast<fftw_complex*>(spec_padded.get()),
@@ -437,7 +440,8 @@ struct GrfSimulatorCpu::Impl {
     if (interior == Interior::grf) validate_grf_spectrum(s);
   }
   void require_grf(const char* what) const {
-    if (interior != Interior::grf) throw InputError(std::string(what) + ": the simulator has a homogeneous interior");
+    if (interior != Interior::grf)
+      throw InputError(std::string(what) + ": the simulator has a homogeneous interior");
   }
   std::vector<float> table_of(const Structure& s) const {
     return spectral_filter_table(n, reference.delta_q_3d(), s);
@@ -453,8 +457,7 @@ struct GrfSimulatorCpu::Impl {
     std::vector<double> partial(static_cast<std::size_t>(units), 0.0);
     std::complex<float>* x = field.get();
     const std::int64_t bpr = static_cast<std::int64_t>(gn::blocks_per_row(n));
-    LNPSAXS_OMP(parallel num_threads(threads()))
-    {
+    LNPSAXS_OMP(parallel num_threads(threads())) {
       std::vector<float> scratch(static_cast<std::size_t>(8 * bpr));
       LNPSAXS_OMP(for schedule(static))
       for (std::int64_t u = 0; u < units; ++u) {
@@ -490,8 +493,8 @@ struct GrfSimulatorCpu::Impl {
   /// After phase A: the C2R of every plane and, per `mode`, the logistic sums (Σ v over the grid
   /// returned, core_sum[k][col] for each particle's core, the z = N/2 values into slice), the
   /// standardised field G/σ into `out` (N³), or the raw C2R into `out`.
-  double phase_b(double variance, PlaneOutput mode, const Masks* masks, std::vector<std::vector<double>>* core_sum,
-                 double* slice, float* out) const {
+  double phase_b(double variance, PlaneOutput mode, const Masks* masks,
+                 std::vector<std::vector<double>>* core_sum, double* slice, float* out) const {
     const std::int64_t planes = n;
     std::vector<double> partial(static_cast<std::size_t>(planes), 0.0);
     const double inv_sd = 1.0 / std::sqrt(variance);
@@ -500,8 +503,7 @@ struct GrfSimulatorCpu::Impl {
     const std::size_t particles = masks != nullptr ? masks->core.size() : 0;
     std::complex<float>* x = field.get();
     const std::int64_t row = 2 * nh, half = n / 2;
-    LNPSAXS_OMP(parallel num_threads(threads()))
-    {
+    LNPSAXS_OMP(parallel num_threads(threads())) {
       std::vector<float> v(static_cast<std::size_t>(n));
       LNPSAXS_OMP(for schedule(static))
       for (std::int64_t i = 0; i < planes; ++i) {
@@ -588,7 +590,8 @@ struct GrfSimulatorCpu::Impl {
   std::vector<std::vector<double>> mean_curves(const std::vector<Structure>& particles,
                                                const std::vector<std::uint64_t>& keys) const {
     if (particles.empty()) throw InputError("simulation: no particles given");
-    if (keys.empty()) throw InputError("simulation: zero realisations requested (n_realisations must be >= 1)");
+    if (keys.empty())
+      throw InputError("simulation: zero realisations requested (n_realisations must be >= 1)");
     const Structure& s0 = particles.front();
     for (std::size_t k = 0; k < particles.size(); ++k) {
       const Structure& s = particles[k];
@@ -596,16 +599,19 @@ struct GrfSimulatorCpu::Impl {
       if (interior == Interior::grf &&
           (s.w != s0.w || s.m_q1 != s0.m_q1 || s.m_q2 != s0.m_q2 || s.s_q1 != s0.s_q1 || s.s_q2 != s0.s_q2)) {
         std::ostringstream os;
-        os << "mean_intensities: the particles must share the GRF spectrum (w, m_q1, m_q2, s_q1, s_q2); particle "
-           << k << " has w = " << s.w << ", m_q1 = " << s.m_q1 << ", m_q2 = " << s.m_q2 << ", s_q1 = " << s.s_q1
-           << ", s_q2 = " << s.s_q2 << " (particle 0: w = " << s0.w << ", ...)";
+        os << "mean_intensities: the particles must share the GRF spectrum (w, m_q1, m_q2, s_q1, s_q2); "
+              "particle "
+           << k << " has w = " << s.w << ", m_q1 = " << s.m_q1 << ", m_q2 = " << s.m_q2
+           << ", s_q1 = " << s.s_q1 << ", s_q2 = " << s.s_q2 << " (particle 0: w = " << s0.w << ", ...)";
         throw InputError(os.str());
       }
     }
     const Masks masks = masks_of(particles);
     std::vector<std::vector<double>> base;
-    for (std::size_t k = 0; k < particles.size(); ++k) base.push_back(base_of(particles[k], masks.outer[k], masks.core[k]));
-    std::vector<std::vector<double>> sums(particles.size(), std::vector<double>(static_cast<std::size_t>(n_q), 0.0));
+    for (std::size_t k = 0; k < particles.size(); ++k)
+      base.push_back(base_of(particles[k], masks.outer[k], masks.core[k]));
+    std::vector<std::vector<double>> sums(particles.size(),
+                                          std::vector<double>(static_cast<std::size_t>(n_q), 0.0));
     if (interior == Interior::homogeneous) {  // no randomness: one realisation is every realisation
       for (std::size_t k = 0; k < particles.size(); ++k) add_curve(base[k].data(), sums[k].data());
       return sums;
@@ -631,7 +637,8 @@ struct GrfSimulatorCpu::Impl {
   }
 };
 
-GrfSimulatorCpu::GrfSimulatorCpu(const GridSpec& grid, std::vector<double> q, Interior interior, CpuOptions options)
+GrfSimulatorCpu::GrfSimulatorCpu(const GridSpec& grid, std::vector<double> q, Interior interior,
+                                 CpuOptions options)
     : impl_(std::make_unique<Impl>(grid, std::move(q), interior, std::move(options))) {}
 GrfSimulatorCpu::~GrfSimulatorCpu() = default;
 GrfSimulatorCpu::GrfSimulatorCpu(GrfSimulatorCpu&&) noexcept = default;
@@ -648,12 +655,13 @@ std::vector<double> GrfSimulatorCpu::realisation(const Structure& s, std::uint64
   return mean_intensity(s, {key});
 }
 
-std::vector<double> GrfSimulatorCpu::mean_intensity(const Structure& s, const std::vector<std::uint64_t>& keys) const {
+std::vector<double> GrfSimulatorCpu::mean_intensity(const Structure& s,
+                                                    const std::vector<std::uint64_t>& keys) const {
   return impl_->mean_curves({s}, keys).front();
 }
 
-std::vector<std::vector<double>> GrfSimulatorCpu::mean_intensities(const std::vector<Structure>& particles,
-                                                                   const std::vector<std::uint64_t>& keys) const {
+std::vector<std::vector<double>> GrfSimulatorCpu::mean_intensities(
+    const std::vector<Structure>& particles, const std::vector<std::uint64_t>& keys) const {
   return impl_->mean_curves(particles, keys);
 }
 
@@ -686,7 +694,8 @@ std::vector<float> GrfSimulatorCpu::spectral_filter(const Structure& s) const {
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < n; ++j)
       for (std::int64_t l = 0; l < nh; ++l)
-        out[static_cast<std::size_t>((i * n + j) * nh + l)] = table[static_cast<std::size_t>(gn::mode_k2(n, i, j, l))];
+        out[static_cast<std::size_t>((i * n + j) * nh + l)] =
+            table[static_cast<std::size_t>(gn::mode_k2(n, i, j, l))];
   return out;
 }
 
