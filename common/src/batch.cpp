@@ -40,9 +40,7 @@ std::vector<std::string> expand_files(const std::vector<std::string>& patterns, 
     if (seen.insert(std::filesystem::path(f).lexically_normal().string()).second) out.push_back(f);
   };
   for (const std::string& p : patterns) {
-    if (!has_glob_chars(p)) {
-      std::error_code ec;
-      if (!std::filesystem::exists(p, ec)) throw InputError(where + "'" + p + "' matches no file");
+    if (!has_glob_chars(p)) {  // a plain path: the reader says what is wrong with it ("cannot open")
       add(p);
       continue;
     }

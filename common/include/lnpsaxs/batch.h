@@ -27,8 +27,8 @@ struct Member {
 };
 
 /// Expands globs (POSIX glob(3), matches sorted) and plain paths, in order, dropping repeats.
-/// A pattern with glob characters that matches nothing, or a plain path that does not exist, throws
-/// InputError "<where>'<pattern>' matches no file".
+/// A pattern with glob characters that matches nothing throws InputError "<where>'<pattern>'
+/// matches no file"; plain paths are kept as given (their reader reports a missing file).
 std::vector<std::string> expand_files(const std::vector<std::string>& patterns, const std::string& where);
 
 /// `stem` with every character outside [A-Za-z0-9._-] replaced by '_' ("curve" if nothing is left).
