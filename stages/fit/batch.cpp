@@ -16,22 +16,7 @@ std::vector<TargetSpec> batch_targets(const config::Config& cfg, std::vector<bat
     TargetSpec t;
     t.name = m.name;
     t.file = m.file;
-    t.format = r.string("format");
-    t.q_unit = r.string("q_unit");
-    t.model = parse_model(r.string("model"));
-    t.q_min = r.real("q_min");
-    t.q_max = r.real("q_max");
-    t.background = r.boolean("background");
-    t.sigma_weighting = r.string("weighting") == "sigma";
-    t.loss = r.string("loss");
-    t.resolution = r.string("resolution") == "auto";
-    t.restarts = r.integer("restarts");
-    t.steps = r.integer("steps");
-    t.m_r = r.reals("m_r");
-    t.s_r = r.reals("s_r");
-    t.truncation = r.reals("truncation");
-    t.shell_thickness = r.reals("shell_thickness");
-    t.contrast = r.reals("contrast");
+    read_target_fields(r, t);
     t.where = m.where + " (" + m.file + ")";
     out.push_back(std::move(t));
   }

@@ -112,6 +112,25 @@ LossKind resolve_loss(const std::string& loss, Model model, const std::string& c
   throw InputError(where + ": unknown loss '" + l + "' (auto, log, composite, chi2)");
 }
 
+void read_target_fields(const config::Record& r, TargetSpec& t) {
+  t.format = r.string("format");
+  t.q_unit = r.string("q_unit");
+  t.model = parse_model(r.string("model"));
+  t.q_min = r.real("q_min");
+  t.q_max = r.real("q_max");
+  t.background = r.boolean("background");
+  t.sigma_weighting = r.string("weighting") == "sigma";
+  t.loss = r.string("loss");
+  t.resolution = r.string("resolution") == "auto";
+  t.restarts = r.integer("restarts");
+  t.steps = r.integer("steps");
+  t.m_r = r.reals("m_r");
+  t.s_r = r.reals("s_r");
+  t.truncation = r.reals("truncation");
+  t.shell_thickness = r.reals("shell_thickness");
+  t.contrast = r.reals("contrast");
+}
+
 std::vector<TargetSpec> targets_from_config(const config::Config& cfg) {
   std::vector<TargetSpec> out;
   for (const config::Record& r : cfg.records("fit.targets")) {
@@ -119,22 +138,7 @@ std::vector<TargetSpec> targets_from_config(const config::Config& cfg) {
     t.name = r.string("name");
     t.file = r.string("file");
     t.synth = static_cast<int>(r.integer("synth"));
-    t.format = r.string("format");
-    t.q_unit = r.string("q_unit");
-    t.model = parse_model(r.string("model"));
-    t.q_min = r.real("q_min");
-    t.q_max = r.real("q_max");
-    t.background = r.boolean("background");
-    t.sigma_weighting = r.string("weighting") == "sigma";
-    t.loss = r.string("loss");
-    t.resolution = r.string("resolution") == "auto";
-    t.restarts = r.integer("restarts");
-    t.steps = r.integer("steps");
-    t.m_r = r.reals("m_r");
-    t.s_r = r.reals("s_r");
-    t.truncation = r.reals("truncation");
-    t.shell_thickness = r.reals("shell_thickness");
-    t.contrast = r.reals("contrast");
+    read_target_fields(r, t);
     t.where = r.where("name");
     t.where = t.where.substr(0, t.where.size() - std::string(".name: ").size());
     out.push_back(std::move(t));

@@ -54,6 +54,11 @@ LossKind resolve_loss(const std::string& loss, Model model, const std::string& c
                       const std::string& where);
 
 /// The targets of fit.targets.
+/// Fills the fields a fit.targets and a fit.batch record share (format, q_unit, model, window,
+/// background, weighting, loss, resolution, restarts, steps, boxes) from `r`; name, file, synth and
+/// where are the caller's. Throws InputError for an unknown model (docs/config-reference.md, fit.targets).
+void read_target_fields(const config::Record& r, TargetSpec& t);
+
 std::vector<TargetSpec> targets_from_config(const config::Config& cfg);
 
 /// Number of restarts of `t` (its own, or the config's default for its kind).

@@ -126,7 +126,11 @@ E="$WORK/efbig"
 "$SAMPLE" --config "$T" --run-dir "$E" > /dev/null 2>&1
 sum_before=$(sha256sum < "$E/params.h5")
 # (PMIx keeps its shared-memory store in files: without gds=hash MPI_Init itself meets the limit.)
-out=$( (ulimit -f 12; trap '' XFSZ; export PMIX_MCA_gds=hash; exec "$SAMPLE" --config "$T" --run-dir "$E" --force) 2>&1 ); rc=$?
+# The limit (1 KiB blocks) lets config.resolved.yaml (rewritten by --force) through and stops
+# params.h5 (about 40 kB here): derived from the config's own size, which grows with every new key.
+limit=$(( $(stat -c %s "$E/config.resolved.yaml") / 1024 + 4 ))
+[ $(( limit * 1024 )) -lt "$(stat -c %s "$E/params.h5")" ] || fail "EFBIG: params.h5 is too small for the test"
+out=$( (ulimit -f $limit; trap '' XFSZ; export PMIX_MCA_gds=hash; exec "$SAMPLE" --config "$T" --run-dir "$E" --force) 2>&1 ); rc=$?
 if [ "$rc" = 1 ] && [ "$(grep -c 'runtime failure' <<<"$out")" = 1 ] && grep -q "params.h5.*File too large" <<<"$out"; then
   pass "EFBIG: exit 1, one line naming the file and the cause"
 else
