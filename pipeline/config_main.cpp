@@ -9,6 +9,7 @@
 #include "lnpsaxs/cli.h"
 #include "lnpsaxs/batch.h"
 #include "lnpsaxs/errors.h"
+#include "lnpsaxs/log.h"
 #include "lnpsaxs/config.h"
 
 namespace po = boost::program_options;
@@ -16,6 +17,8 @@ using namespace lnpsaxs;
 
 int main(int argc, char** argv) {
   try {
+    // Warnings (e.g. a batch file without a unit of q) go to stderr: stdout is for scripts.
+    log::init("config", 0, "warn");
     std::string config_path, key;
     po::options_description opts("lnpsaxs-config options");
     opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path), "YAML config")(

@@ -7,6 +7,7 @@
 
 #include "lnpsaxs/cli.h"
 #include "lnpsaxs/errors.h"
+#include "lnpsaxs/log.h"
 #include "run_state.h"
 
 namespace po = boost::program_options;
@@ -14,6 +15,8 @@ using namespace lnpsaxs;
 
 int main(int argc, char** argv) {
   try {
+    // Warnings (e.g. a batch file without a unit of q) go to stderr: stdout is for scripts.
+    log::init("status", 0, "warn");
     std::string config_path, run_dir, stage;
     po::options_description opts("lnpsaxs-status options");
     opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path), "YAML config")(

@@ -152,7 +152,7 @@ if t=$(wait_empty 120); then pass "failed array task: no job pends (squeue empty
 else fail "jobs pend after a failed array task: $(squeue -o '%i %T %r')"; fi
 [ "$(jc_state "${JF[simulate]}" 1)" = FAILED ] && [ "$(jc_state "${JF[simulate]}" 0)" = COMPLETED ] \
   && pass "simulate task 1 FAILED, task 0 COMPLETED" || fail "simulate tasks: $(jc_state "${JF[simulate]}" 0) $(jc_state "${JF[simulate]}" 1)"
-grep -q "cannot create HDF5 file .*shard-0001-of-0002.h5.partial" "$F/slurm-logs/lnpsaxs-simulate-${JF[simulate]}_1.out" \
+grep -Eq "(cannot create HDF5 file|cannot write) .*shard-0001-of-0002.h5.partial" "$F/slurm-logs/lnpsaxs-simulate-${JF[simulate]}_1.out" \
   && pass "task 1's log names the file at fault" || fail "task 1 log: $(head "$F/slurm-logs/lnpsaxs-simulate-${JF[simulate]}_1.out")"
 bad=""
 for name in simulate-join train fit fit-join analyze report; do
