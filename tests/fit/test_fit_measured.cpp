@@ -25,6 +25,8 @@
 #include "parameters.h"
 #include "target.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 namespace fit = lnpsaxs::fit;
 namespace ph = lnpsaxs::physics;
@@ -33,14 +35,7 @@ namespace {
 const std::string kSrc = LNPSAXS_SOURCE_DIR;
 const std::string kGold = kSrc + "/tests/data/au_86116_cosaxs.dat";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/lnpsaxs-fit-meas-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using lnpsaxs::test::TempDir;
 
 at::Tensor rows(const std::vector<std::vector<double>>& r) {
   std::vector<double> flat;

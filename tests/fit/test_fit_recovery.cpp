@@ -21,6 +21,8 @@
 #include "parameters.h"
 #include "target.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 namespace fit = lnpsaxs::fit;
 namespace ph = lnpsaxs::physics;
@@ -28,14 +30,7 @@ namespace ph = lnpsaxs::physics;
 namespace {
 const std::string kGold = std::string(LNPSAXS_SOURCE_DIR) + "/tests/data/au_86116_cosaxs.dat";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/lnpsaxs-fit-rec-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using lnpsaxs::test::TempDir;
 }  // namespace
 
 TEST_CASE("data preparation: the gold file at its own q, fit and invariant windows") {

@@ -15,24 +15,14 @@
 #include "lnpsaxs/physics/interpolate.h"
 #include "lnpsaxs/saxs_data.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 namespace io = lnpsaxs::io;
 using lnpsaxs::InputError;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/lnpsaxs-fit-data-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = (path / name).string();
-    std::ofstream(p) << text;
-    return p;
-  }
-};
+using lnpsaxs::test::TempDir;
 
 const std::string kGold = std::string(LNPSAXS_SOURCE_DIR) + "/tests/data/au_86116_cosaxs.dat";
 

@@ -14,24 +14,14 @@
 #include "lnpsaxs/h5.h"
 #include "lnpsaxs/saxs_data.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 namespace io = lnpsaxs::io;
 using lnpsaxs::InputError;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/lnpsaxs-units-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = (path / name).string();
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-};
+using lnpsaxs::test::TempDir;
 
 template <class F>
 std::string error_of(F f) {
