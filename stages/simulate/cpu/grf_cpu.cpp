@@ -814,23 +814,9 @@ struct GrfSimulatorCpu::Impl {
 
   std::vector<std::vector<double>> mean_curves(const std::vector<Structure>& particles,
                                                const std::vector<std::uint64_t>& keys) const {
-    if (particles.empty()) throw InputError("simulation: no particles given");
-    if (keys.empty())
-      throw InputError("simulation: zero realisations requested (n_realisations must be >= 1)");
+    require_shared_field(particles, keys.size(), interior == Interior::grf);
+    for (const Structure& s : particles) validate(s);
     const Structure& s0 = particles.front();
-    for (std::size_t k = 0; k < particles.size(); ++k) {
-      const Structure& s = particles[k];
-      validate(s);
-      if (interior == Interior::grf &&
-          (s.w != s0.w || s.m_q1 != s0.m_q1 || s.m_q2 != s0.m_q2 || s.s_q1 != s0.s_q1 || s.s_q2 != s0.s_q2)) {
-        std::ostringstream os;
-        os << "mean_intensities: the particles must share the GRF spectrum (w, m_q1, m_q2, s_q1, s_q2); "
-              "particle "
-           << k << " has w = " << s.w << ", m_q1 = " << s.m_q1 << ", m_q2 = " << s.m_q2
-           << ", s_q1 = " << s.s_q1 << ", s_q2 = " << s.s_q2 << " (particle 0: w = " << s0.w << ", ...)";
-        throw InputError(os.str());
-      }
-    }
     const Masks masks = masks_of(particles);
     std::vector<std::vector<double>> base;
     for (std::size_t k = 0; k < particles.size(); ++k)
