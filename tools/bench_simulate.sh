@@ -19,7 +19,7 @@ for n in ${BENCH_SIZES:-256 512}; do
   if [ "$n" -le 256 ]; then "$B/lnpsaxs-bench-simulate" "$n" 1 2 torch; fi
 done
 
-# N = 128 so that the work (~1 s per item) outweighs each process's fixed start-up (MPI, LibTorch,
+# N = 128 and 513 items so that the work (~70 ms per item: ~36 s on one rank) outweighs each process's fixed start-up (MPI, LibTorch,
 # reading params.h5, importing the FFTW wisdom: ~1 s), which 2 ranks cannot share.
 echo "== lnpsaxs-simulate throughput, 1 vs 2 ranks (N = 128, Δx = 5 Å, 4 realisations, 512 + 1 items)"
 cat > "$W/bench.yaml" <<YAML
