@@ -263,29 +263,6 @@ __attribute__((target("avx2"), always_inline)) inline void store_words(std::uint
   _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
 }
 
-/// Philox4x32-10 of the 16 consecutive blocks first … first + 15 (their low counter words must not
-/// wrap) as words w[4b + k], exactly as gn::block_words gives them. Two independent sets of 8 lanes
-/// per round hide the multiply latency.
-__attribute__((target("avx2"))) void philox16_avx2(std::uint32_t* w, std::uint64_t key, std::uint64_t first) {
-  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
-  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
-  const __m256i lo = _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(first)));
-  const __m256i hi = _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(first >> 32)));
-  const __m256i stream = _mm256_set1_epi32(static_cast<int>(gn::kSpectralStream));
-  Philox8 a{_mm256_add_epi32(lo, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), hi, stream, _mm256_setzero_si256()};
-  Philox8 b{_mm256_add_epi32(lo, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)), hi, stream,
-            _mm256_setzero_si256()};
-  std::uint32_t k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
-  for (int round = 0; round < 10; ++round) {
-    philox_round(a, m0, m1, k0, k1);
-    philox_round(b, m0, m1, k0, k1);
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  store_words(w, a);
-  store_words(w + 32, b);
-}
-
 /// Box–Muller on 8 lanes: gn::normal_pair(a, b) for each lane, the same IEEE operations in the same
 /// order (no FMA), so the bits equal the scalar function's. uint32 → float is not an AVX2
 /// instruction: float(a >> 16)·2¹⁶ + float(a & 0xFFFF) is the same correctly rounded value (both
@@ -384,20 +361,10 @@ bool cpu_has_avx2() {
 #endif
 
 /// The words of Philox blocks first … first + count − 1 under `key`: w[4p + k] =
-/// gn::block_words(key, first + p).w[k] (AVX2 where the CPU has it, the scalar function otherwise:
-/// the same integers either way).
+/// gn::block_words(key, first + p).w[k] (the scalar function: the tail that noise16_avx2 leaves, or
+/// every block on a CPU without AVX2).
 void philox_words(std::uint32_t* w, std::uint64_t key, std::uint64_t first, std::int64_t count) {
-  std::int64_t p = 0;
-#if defined(LNPSAXS_PHILOX_AVX2)
-  if (cpu_has_avx2()) {
-    for (; p + 16 <= count; p += 16) {
-      const std::uint64_t b = first + static_cast<std::uint64_t>(p);
-      if (static_cast<std::uint32_t>(b) > 0xFFFFFFEFu) break;  // the low word wraps inside: scalar
-      philox16_avx2(w + 4 * p, key, b);
-    }
-  }
-#endif
-  for (; p < count; ++p) {
+  for (std::int64_t p = 0; p < count; ++p) {
     const gn::Words x = gn::block_words(key, first + static_cast<std::uint64_t>(p));
     std::memcpy(w + 4 * p, x.w, sizeof x.w);
   }
