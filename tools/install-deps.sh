@@ -18,6 +18,7 @@ PACKAGES=(
   libyaml-cpp-dev libboost-program-options-dev libboost-dev   # config, CLI, Boost.Random
   libspdlog-dev libfmt-dev libssl-dev         # logging, SHA-256
   libfftw3-dev                                # FFTW3 (float + double): the cpu simulator backend
+  libeigen3-dev                               # Eigen3 (header-only): analyze's eigen/SVD
   doctest-dev                                 # unit tests
   # pipeline tests on a real single-node SLURM
   slurm-wlm munge
