@@ -4,7 +4,7 @@
 // reported, dQ is read from every format, pinhole smearing equals SasView's sasmodels Pinhole1D,
 // and the quadrature check raises K where the rule errs and reports the true K error.
 #include <ATen/ATen.h>
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 #include <unistd.h>
 
 #include <cmath>

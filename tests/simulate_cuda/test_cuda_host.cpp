@@ -29,10 +29,7 @@
 #include "lnpsaxs/errors.h"
 #include "../simulate/sim_test_util.h"
 
-// LibTorch 1.13's c10/util/Logging.h defines a glog-style CHECK that replaces doctest's: include
-// doctest last, after dropping it.
-#undef CHECK
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 
 namespace gn = lnpsaxs::sim::grf_noise;
 namespace gg = lnpsaxs::sim::grf_geometry;
