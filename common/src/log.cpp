@@ -79,7 +79,8 @@ void Progress::finish() {
 void Progress::report(bool final) {
   const double pct = total_ > 0 ? 100.0 * static_cast<double>(done_) / static_cast<double>(total_) : 100.0;
   if (final) {
-    spdlog::info("{}: {}/{} done in {} ({:.3g} items/s)", what_, done_, total_, format_duration(elapsed()), rate());
+    spdlog::info("{}: {}/{} done in {} ({:.3g} items/s)", what_, done_, total_, format_duration(elapsed()),
+                 rate());
   } else {
     spdlog::info("{}: {}/{} ({:.1f}%), {:.3g} items/s, elapsed {}, ETA {}", what_, done_, total_, pct, rate(),
                  format_duration(elapsed()), format_duration(eta()));

@@ -671,16 +671,15 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
     BatchResult res;
     if (has) {
       const std::vector<double> starts = sobol_starts(p.layout, p.start, p.seed, b.begin, b.size());
-      res = fit_batch(model, p.layout, data, p.opt, p.loss, starts,
-                      [&](std::int64_t step, double best) {
-                        progress.update(my_steps_done + b.size() * (step + 1));
-                        if (!progress.due()) return;
-                        log::info("{}: {}/{} restarts done, batch of {} at step {}/{}, best loss {:.4g} (batch) {:.4g} "
-                                  "(so far), {:.3g} restart-steps/s, elapsed {}, ETA {}",
-                                  name, done, shard.size(), b.size(), step + 1, p.opt.steps, best,
-                                  std::min(best, best_all), progress.rate(), log::format_duration(progress.elapsed()),
-                                  log::format_duration(progress.eta()));
-                      });
+      res = fit_batch(model, p.layout, data, p.opt, p.loss, starts, [&](std::int64_t step, double best) {
+        progress.update(my_steps_done + b.size() * (step + 1));
+        if (!progress.due()) return;
+        log::info(
+            "{}: {}/{} restarts done, batch of {} at step {}/{}, best loss {:.4g} (batch) {:.4g} "
+            "(so far), {:.3g} restart-steps/s, elapsed {}, ETA {}",
+            name, done, shard.size(), b.size(), step + 1, p.opt.steps, best, std::min(best, best_all),
+            progress.rate(), log::format_duration(progress.elapsed()), log::format_duration(progress.eta()));
+      });
     }
     const std::int64_t row = has ? b.begin - shard.begin : 0;
     const std::int64_t n = b.size();
@@ -709,8 +708,8 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
   }
   done = allreduce(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin}), MPI_SUM, comm);
   if (progress.enabled()) {
-    log::info("{}: {}/{} restarts done in {} ({:.3g} restart-steps/s on rank 0), best loss {:.4g}", name, done,
-              shard.size(), log::format_duration(progress.elapsed()), progress.rate(), best_all);
+    log::info("{}: {}/{} restarts done in {} ({:.3g} restart-steps/s on rank 0), best loss {:.4g}", name,
+              done, shard.size(), log::format_duration(progress.elapsed()), progress.rate(), best_all);
   }
   writer.commit();
   if (ctx.root()) log::info("{}: shard complete: {}", name, path);

@@ -145,7 +145,9 @@ void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const 
 
 }  // namespace
 
-std::string shard_file(int shard, int num_shards) { return "curves/" + io::shard_file_name(shard, num_shards); }
+std::string shard_file(int shard, int num_shards) {
+  return "curves/" + io::shard_file_name(shard, num_shards);
+}
 
 std::uint64_t realisation_key(std::uint64_t seed, bool test_split, std::int64_t item, std::int64_t realisation,
                               bool common_random_numbers) {

@@ -53,7 +53,9 @@ const cli::StageInfo& stage_info() {
 
 namespace {
 
-std::string shard_file(int shard, int num_shards) { return "targets/" + io::shard_file_name(shard, num_shards); }
+std::string shard_file(int shard, int num_shards) {
+  return "targets/" + io::shard_file_name(shard, num_shards);
+}
 
 std::vector<int> cases_from_config(const config::Config& cfg) {
   std::vector<int> ids;

@@ -311,9 +311,9 @@ void run(cli::StageContext& ctx) {
     progress.update(s.epoch);
     if (progress.due(checkpoint || s.epoch == first_epoch + 1 || s.epoch == settings.epochs)) {
       const double dt = progress.last_interval();
-      log::info("epoch {}/{}: loss {:.4e}, lr {:.3e}, {:.0f} samples/s, elapsed {}, ETA {}", s.epoch, settings.epochs,
-                s.loss, s.lr, dt > 0 ? static_cast<double>(samples) / dt : 0.0, log::format_duration(progress.elapsed()),
-                log::format_duration(progress.eta()));
+      log::info("epoch {}/{}: loss {:.4e}, lr {:.3e}, {:.0f} samples/s, elapsed {}, ETA {}", s.epoch,
+                settings.epochs, s.loss, s.lr, dt > 0 ? static_cast<double>(samples) / dt : 0.0,
+                log::format_duration(progress.elapsed()), log::format_duration(progress.eta()));
       samples = 0;
     }
     if (checkpoint) {

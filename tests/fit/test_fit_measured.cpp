@@ -76,7 +76,8 @@ std::vector<double> dense_sphere(const std::vector<double>& q, double m, double 
 /// Runs the sasmodels reference script; returns its stdout.
 std::string sasmodels(const std::string& args, const fs::path& dir) {
   const std::string out = (dir / "sasmodels.json").string();
-  const std::string cmd = lnpsaxs::test::python() + " " + kSrc + "/tests/fit/sasmodels_ref.py " + args + " > " + out;
+  const std::string cmd =
+      lnpsaxs::test::python() + " " + kSrc + "/tests/fit/sasmodels_ref.py " + args + " > " + out;
   const int rc = std::system(cmd.c_str());
   REQUIRE_MESSAGE(rc == 0, "failed: " << cmd << " (python3-sasmodels installed? tools/install-deps.sh)");
   std::ifstream in(out);

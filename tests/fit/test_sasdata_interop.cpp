@@ -16,7 +16,9 @@ namespace fs = std::filesystem;
 namespace io = lnpsaxs::io;
 
 TEST_CASE("a file written by sasdata's NXcanSAS writer reads with the same q, I, sigma, dQ") {
-  if (std::system((lnpsaxs::test::python() + " -c 'import sasdata.file_converter.nxcansas_writer' 2>/dev/null").c_str()) != 0) {
+  const std::string probe =
+      lnpsaxs::test::python() + " -c 'import sasdata.file_converter.nxcansas_writer' 2>/dev/null";
+  if (std::system(probe.c_str()) != 0) {
     MESSAGE("python3-sasdata not installed (tools/install-deps.sh): skipped");
     return;
   }
