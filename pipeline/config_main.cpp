@@ -77,11 +77,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (vm.count("fit-targets")) {
-      // Restarts 0 take the config default for the target's kind (stages/fit/target.cpp restarts_for).
+      // Restarts 0 take the config default for the target's kind: the fit stage's own rule.
       auto restarts = [&cfg](std::int64_t r, const std::string& model, bool synthetic) {
-        if (r > 0) return r;
-        if (model != "surrogate") return cfg.integer("fit.restarts_baseline");
-        return cfg.integer(synthetic ? "fit.restarts_synthetic" : "fit.restarts_experimental");
+        return r > 0 ? r : batch::default_restarts(cfg, model == "surrogate", synthetic);
       };
       for (const auto& r : cfg.records("fit.targets")) {
         const bool synthetic = r.integer("synth") > 0;

@@ -15,13 +15,14 @@
 # --shards N runs fit as N shards one after another (each on N ranks, as N SLURM array tasks would;
 # the last joins them): the global split of targets x restarts, tested like a cluster run.
 # Prints a status table at the end (stage, action, time, state, output).
-# Environment: LNPSAXS_BIN (default: build/bin), LNPSAXS_NP (default ranks: 2).
+# Environment: LNPSAXS_BIN (default: build/bin), LNPSAXS_NP (default ranks: 2), LNPSAXS_PYTHON
+# (the report's Python, default /usr/bin/python3).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${LNPSAXS_BIN:-$ROOT/build/bin}
 STAGES=(sample simulate synth train fit analyze report)
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
 [ $# -ge 1 ] || { usage; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
 CONFIG=$1; shift
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
     --np) NP=$2; shift 2 ;;
     --shards) SHARDS=$2; shift 2 ;;
     --run-dir) RUN_DIR=$2; shift 2 ;;
-    --force) FORCE=--force; shift ;;
+    --force) FORCE=1; shift ;;
     status) STATUS_ONLY=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run-local: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -112,8 +113,10 @@ for stage in "${STAGES[@]}"; do
   else
     echo "== $stage$note"
     t0=$(date +%s%N)
+    args=(--config "$CONFIG" --run-dir "$RUN_DIR")   # one argument each, whatever the paths hold
+    [ -n "$FORCE" ] && args+=(--force)
     if [ "$stage" = report ]; then
-      /usr/bin/python3 "$ROOT/tools/report.py" "$RUN_DIR"
+      "${LNPSAXS_PYTHON:-/usr/bin/python3}" "$ROOT/tools/report.py" "$RUN_DIR"
     else
       [ -x "$BIN/lnpsaxs-$stage" ] || { echo "run-local: error: $BIN/lnpsaxs-$stage not built" >&2; exit 2; }
       set +e
@@ -121,12 +124,11 @@ for stage in "${STAGES[@]}"; do
         rc=0
         for ((i = 0; i < SHARDS && rc == 0; i++)); do
           echo "-- fit shard $i of $SHARDS"
-          mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" --config "$CONFIG" --run-dir "$RUN_DIR" $FORCE \
-            --shard "$i" --num-shards "$SHARDS"
+          mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" "${args[@]}" --shard "$i" --num-shards "$SHARDS"
           rc=$?
         done
       else
-        mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" --config "$CONFIG" --run-dir "$RUN_DIR" $FORCE
+        mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" "${args[@]}"
         rc=$?
       fi
       set -e

@@ -3,6 +3,7 @@
 #   LNPSAXS_CONFIG   the YAML config            LNPSAXS_RUN_DIR  the run directory
 #   LNPSAXS_BIN      folder of lnpsaxs-* binaries  LNPSAXS_SRC  the source checkout (for tools/)
 #   LNPSAXS_SETUP    optional shell lines (module load ..., source env) run first
+#   LNPSAXS_PYTHON   the Python of the report (default /usr/bin/python3, Debian's, see README)
 # A job is signalled (sbatch --signal=B:USR1@S) before its time limit: the running stage is
 # stopped (it checkpoints every few items, so nothing before the last batch is lost) and the job
 # requeues itself; the requeued job resumes from the checkpoint.
@@ -35,5 +36,7 @@ run_step() {
   return $rc
 }
 
-# stage_args: the common command line of every stage.
-stage_args() { echo --config "$LNPSAXS_CONFIG" --run-dir "$LNPSAXS_RUN_DIR" ${LNPSAXS_FORCE:+--force}; }
+# STAGE_ARGS: the common command line of every stage, as an array so that a config or run
+# directory path with spaces stays one argument: run_step "$LNPSAXS_BIN/lnpsaxs-X" "${STAGE_ARGS[@]}".
+STAGE_ARGS=(--config "$LNPSAXS_CONFIG" --run-dir "$LNPSAXS_RUN_DIR")
+[ -n "${LNPSAXS_FORCE:-}" ] && STAGE_ARGS+=(--force)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Benchmark (not a test): batch fitting of N synthetic sphere curves, lnpsaxs against SasView's fitting.
 
     /usr/bin/python3 tools/bench_batch.py [--n 40] [--restarts 8] [--steps 300] [--np 2] [--bin build/bin]

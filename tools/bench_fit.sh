@@ -11,7 +11,10 @@
 # factors tabulated once at K checked nodes, then one matmul per step) and the paper rule
 # (inverse_cdf at K = 64, unchecked: form factors recomputed every step, as before issue 13).
 set -euo pipefail
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${LNPSAXS_PYTHON:-/usr/bin/python3}   # README "Python"
 BUILD=${1:-$SRC/build}; [ $# -gt 0 ] && shift
 RESTARTS=256 STEPS=1000 THREADS="1 2"
 while [ $# -gt 0 ]; do
@@ -19,7 +22,8 @@ while [ $# -gt 0 ]; do
     --restarts) RESTARTS=$2; shift 2 ;;
     --steps) STEPS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
-    *) echo "usage: $0 [BUILD_DIR] [--restarts R] [--steps S] [--threads \"1 2\"]" >&2; exit 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench_fit: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 FIT=$BUILD/bin/lnpsaxs-fit
@@ -52,8 +56,8 @@ echo "gold sphere fit: $RESTARTS restarts x $STEPS steps, 816 points (lnpsaxs $(
 for t in $THREADS; do
   read -r fast kf <<<"$(rate "$t" auto 1e-3)"
   read -r paper kp <<<"$(rate "$t" inverse_cdf 0)"
-  torch=$(OMP_NUM_THREADS=$t /usr/bin/python3 "$SRC/tools/bench_fit_torch.py" "$GOLD" --restarts "$RESTARTS" \
-    --steps "$STEPS" --threads "$t" --nodes 64 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["restart_steps_per_s"])')
+  torch=$(OMP_NUM_THREADS=$t "$PYTHON" "$SRC/tools/bench_fit_torch.py" "$GOLD" --restarts "$RESTARTS" \
+    --steps "$STEPS" --threads "$t" --nodes 64 | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["restart_steps_per_s"])')
   awk -v t="$t" -v f="$fast" -v kf="$kf" -v p="$paper" -v kp="$kp" -v y="$torch" 'BEGIN {
     printf "  %d thread(s): lnpsaxs default (fixed_log_radius, K = %d): %.4g restart-steps/s; lnpsaxs inverse_cdf (K = %d): %.4g;", t, kf, f, kp, p
     printf " PyTorch eager (K = 64): %.4g  ->  lnpsaxs default / PyTorch = %.2fx, inverse_cdf / PyTorch = %.2fx\n", y, f / y, p / y }'

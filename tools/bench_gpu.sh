@@ -12,6 +12,8 @@
 # lnpsaxs-bench-train / lnpsaxs-fit-bench when they are built and report them, else marked "not
 # measured". On a machine without a GPU (or a build without CUDA) it says so and exits 0.
 set -euo pipefail
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 B=${1:-build}/bin
 exe="$B/lnpsaxs-bench-simulate-cuda"

@@ -7,6 +7,8 @@
 # absolute times vary (the cpu columns are process CPU time, robust to other load).
 #   tools/bench_simulate.sh [BUILD_DIR]     (default: build; BENCH_SIZES="256 512" to change N)
 set -euo pipefail
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 B=${1:-build}/bin
 [ -x "$B/lnpsaxs-bench-simulate" ] || { echo "bench_simulate: $B/lnpsaxs-bench-simulate not built" >&2; exit 2; }

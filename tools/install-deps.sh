@@ -5,6 +5,8 @@
 #   tools/install-deps.sh            install what is missing
 #   tools/install-deps.sh --check    only report what is missing (exit 1 if anything is)
 set -euo pipefail
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 
 PACKAGES=(
   # build
@@ -16,6 +18,7 @@ PACKAGES=(
   libyaml-cpp-dev libboost-program-options-dev libboost-dev   # config, CLI, Boost.Random
   libspdlog-dev libfmt-dev libssl-dev         # logging, SHA-256
   libfftw3-dev                                # FFTW3 (float + double): the cpu simulator backend
+  libeigen3-dev                               # Eigen3 (header-only): analyze's eigen/SVD
   doctest-dev                                 # unit tests
   # pipeline tests on a real single-node SLURM
   slurm-wlm munge

@@ -11,7 +11,9 @@
 # own `sbatch --kill-on-invalid-dep=yes` keeps a job whose parent failed from pending forever).
 set -euo pipefail
 cmd=${1:-}; STATE=${2:-}
-[ -n "$cmd" ] && [ -n "$STATE" ] || { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
+case "$cmd" in -h|--help) usage; exit 0 ;; esac
+[ -n "$cmd" ] && [ -n "$STATE" ] || { usage; exit 2; }
 
 stop() {
   for d in slurmd slurmctld; do

@@ -4,6 +4,8 @@
 # where the report is. Rerunning continues where it stopped (every stage resumes or skips).
 #   tools/quickstart.sh [CONFIG] [--np N] [extra pipeline/run-local.sh arguments]
 set -euo pipefail
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 CONFIG=configs/quick.yaml
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then CONFIG=$1; shift; fi

@@ -3,6 +3,8 @@
 # test (unit, MPI, end-to-end). Usage: tools/test.sh [BUILD_DIR] (default: build)
 # Environment: LNPSAXS_JOBS (build parallelism, default: number of cores), CMAKE_ARGS (extra).
 set -euo pipefail
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 JOBS=${LNPSAXS_JOBS:-$(nproc)}

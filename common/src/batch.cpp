@@ -122,6 +122,11 @@ std::vector<Member> members_to_fit(const config::Config& cfg, std::vector<Member
   return keep;
 }
 
+std::int64_t default_restarts(const config::Config& cfg, bool surrogate, bool synthetic) {
+  if (!surrogate) return cfg.integer("fit.restarts_baseline");
+  return cfg.integer(synthetic ? "fit.restarts_synthetic" : "fit.restarts_experimental");
+}
+
 std::string member_canonical(const config::Config& cfg, const Member& m) {
   return cfg.records("fit.batch").at(m.record).canonical_except("files") + "\nmember name=" + m.name +
          ";file=" + m.file;

@@ -14,79 +14,68 @@
 namespace lnpsaxs::config {
 namespace schema_parts {
 
-KeySpec range_key(const std::string& path, const std::string& def, std::optional<double> min,
-                  std::optional<double> max, const std::string& unit, const std::string& doc,
-                  bool min_exclusive) {
+namespace {
+/// The fields every key has; the typed builders below add bounds, a unit or choices.
+KeySpec base_key(Kind kind, const std::string& path, const std::string& def, const std::string& doc) {
   KeySpec k;
   k.path = path;
-  k.kind = Kind::range;
+  k.kind = kind;
   k.default_yaml = def;
+  k.doc = doc;
+  return k;
+}
+
+KeySpec bounded_key(Kind kind, const std::string& path, const std::string& def, std::optional<double> min,
+                    std::optional<double> max, const std::string& unit, const std::string& doc,
+                    bool min_exclusive) {
+  KeySpec k = base_key(kind, path, def, doc);
   k.min = min;
   k.max = max;
   k.min_exclusive = min_exclusive;
   k.unit = unit;
-  k.doc = doc;
   return k;
+}
+}  // namespace
+
+KeySpec range_key(const std::string& path, const std::string& def, std::optional<double> min,
+                  std::optional<double> max, const std::string& unit, const std::string& doc,
+                  bool min_exclusive) {
+  return bounded_key(Kind::range, path, def, min, max, unit, doc, min_exclusive);
 }
 
 KeySpec real_key(const std::string& path, const std::string& def, std::optional<double> min,
                  std::optional<double> max, const std::string& unit, const std::string& doc,
                  bool min_exclusive) {
-  KeySpec k;
-  k.path = path;
-  k.kind = Kind::real;
-  k.default_yaml = def;
-  k.min = min;
-  k.max = max;
-  k.min_exclusive = min_exclusive;
-  k.unit = unit;
-  k.doc = doc;
-  return k;
+  return bounded_key(Kind::real, path, def, min, max, unit, doc, min_exclusive);
 }
 
 KeySpec int_key(const std::string& path, const std::string& def, std::optional<double> min,
                 std::optional<double> max, const std::string& doc) {
-  KeySpec k;
-  k.path = path;
-  k.kind = Kind::integer;
-  k.default_yaml = def;
-  k.min = min;
-  k.max = max;
-  k.doc = doc;
-  return k;
+  return bounded_key(Kind::integer, path, def, min, max, "", doc, false);
+}
+
+KeySpec list_key(const std::string& path, const std::string& def, std::optional<double> min,
+                 const std::string& unit, const std::string& doc) {
+  return bounded_key(Kind::real_list, path, def, min, std::nullopt, unit, doc, false);
 }
 
 KeySpec choice_key(const std::string& path, const std::string& def, std::vector<std::string> choices,
                    const std::string& doc) {
-  KeySpec k;
-  k.path = path;
-  k.kind = Kind::choice;
-  k.default_yaml = def;
+  KeySpec k = base_key(Kind::choice, path, def, doc);
   k.choices = std::move(choices);
-  k.doc = doc;
   return k;
 }
 
 KeySpec string_key(const std::string& path, const std::string& def, const std::string& doc) {
-  KeySpec k;
-  k.path = path;
-  k.kind = Kind::string;
-  k.default_yaml = def;
-  k.doc = doc;
-  return k;
+  return base_key(Kind::string, path, def, doc);
+}
+
+KeySpec bool_key(const std::string& path, const std::string& def, const std::string& doc) {
+  return base_key(Kind::boolean, path, def, doc);
 }
 
 void fail(const Config& c, const std::string& path, const std::string& what) {
   throw ConfigError(c.where(path) + what);
-}
-
-KeySpec bool_key(const std::string& path, const std::string& def, const std::string& doc) {
-  KeySpec k;
-  k.path = path;
-  k.kind = Kind::boolean;
-  k.default_yaml = def;
-  k.doc = doc;
-  return k;
 }
 
 }  // namespace schema_parts

@@ -11,18 +11,6 @@
 namespace lnpsaxs::config::schema_parts {
 namespace {
 
-KeySpec list_key(const std::string& path, const std::string& def, std::optional<double> min,
-                 const std::string& unit, const std::string& doc) {
-  KeySpec k;
-  k.path = path;
-  k.kind = Kind::real_list;
-  k.default_yaml = def;
-  k.min = min;
-  k.unit = unit;
-  k.doc = doc;
-  return k;
-}
-
 KeySpec target_records() {
   KeySpec t;
   t.path = "fit.targets";
@@ -106,25 +94,36 @@ KeySpec batch_records() {
   return b;
 }
 
+/// Whether `s` holds only letters, digits, '.', '_' and '-' (safe in a folder name).
+bool folder_chars(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.';
+  });
+}
+
+/// The checks of the fields fit.targets and fit.batch records share: the fit window, the [lo, hi]
+/// overrides, the fields of model core_shell only.
+void check_shared_fields(const Config& c, const Record& r) {
+  if (!(r.real("q_min") < r.real("q_max"))) {
+    throw ConfigError(r.where("q_max") + "must be greater than q_min (" + std::to_string(r.real("q_min")) +
+                      ")");
+  }
+  for (const char* f : {"m_r", "s_r", "truncation", "shell_thickness", "contrast"}) check_pair(c, r, f);
+  if (r.string("model") != "core_shell") {
+    for (const char* f : {"shell_thickness", "contrast"}) {
+      if (!r.reals(f).empty()) throw ConfigError(r.where(f) + "applies to model core_shell only");
+    }
+  }
+}
+
 void check_batch(const Config& c) {
   for (const Record& r : c.records("fit.batch")) {
     if (r.strings("files").empty()) throw ConfigError(r.where("files") + "give at least one file or glob");
     const std::string sfx = r.string("suffix");
-    if (!std::all_of(sfx.begin(), sfx.end(), [](unsigned char ch) {
-          return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.';
-        })) {
+    if (!folder_chars(sfx)) {
       throw ConfigError(r.where("suffix") + "'" + sfx + "' may hold only letters, digits, '.', '_', '-'");
     }
-    if (!(r.real("q_min") < r.real("q_max"))) {
-      throw ConfigError(r.where("q_max") + "must be greater than q_min (" + std::to_string(r.real("q_min")) +
-                        ")");
-    }
-    for (const char* f : {"m_r", "s_r", "truncation", "shell_thickness", "contrast"}) check_pair(c, r, f);
-    if (r.string("model") != "core_shell") {
-      for (const char* f : {"shell_thickness", "contrast"}) {
-        if (!r.reals(f).empty()) throw ConfigError(r.where(f) + "applies to model core_shell only");
-      }
-    }
+    check_shared_fields(c, r);
   }
 }
 
@@ -133,10 +132,7 @@ void check_targets(const Config& c) {
   std::set<std::string> names;
   for (const Record& r : c.records("fit.targets")) {
     const std::string name = r.string("name");
-    if (name.empty() || name == "." || name == ".." ||
-        !std::all_of(name.begin(), name.end(), [](unsigned char ch) {
-          return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.';
-        })) {
+    if (name.empty() || name == "." || name == ".." || !folder_chars(name)) {
       throw ConfigError(r.where("name") + "'" + name +
                         "' is not a valid folder name (letters, digits, '.', '_', '-')");
     }
@@ -149,16 +145,7 @@ void check_targets(const Config& c) {
           r.where(has_file ? "synth" : "file") +
           "give exactly one of file: PATH (measured data) or synth: K (synthetic target K >= 1)");
     }
-    if (!(r.real("q_min") < r.real("q_max"))) {
-      throw ConfigError(r.where("q_max") + "must be greater than q_min (" + std::to_string(r.real("q_min")) +
-                        ")");
-    }
-    for (const char* f : {"m_r", "s_r", "truncation", "shell_thickness", "contrast"}) check_pair(c, r, f);
-    if (r.string("model") != "core_shell") {
-      for (const char* f : {"shell_thickness", "contrast"}) {
-        if (!r.reals(f).empty()) throw ConfigError(r.where(f) + "applies to model core_shell only");
-      }
-    }
+    check_shared_fields(c, r);
     if (has_synth && (r.string("format") != "auto" || r.string("q_unit") != "auto")) {
       throw ConfigError(r.where(r.string("format") != "auto" ? "format" : "q_unit") +
                         "applies to file targets only (synthetic targets are HDF5 in 1/A)");

@@ -17,6 +17,9 @@ KeySpec real_key(const std::string& path, const std::string& def, std::optional<
                  bool min_exclusive = false);
 KeySpec int_key(const std::string& path, const std::string& def, std::optional<double> min,
                 std::optional<double> max, const std::string& doc);
+/// A list of reals (Kind::real_list), each >= `min` when given.
+KeySpec list_key(const std::string& path, const std::string& def, std::optional<double> min,
+                 const std::string& unit, const std::string& doc);
 KeySpec choice_key(const std::string& path, const std::string& def, std::vector<std::string> choices,
                    const std::string& doc);
 KeySpec string_key(const std::string& path, const std::string& def, const std::string& doc);

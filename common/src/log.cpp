@@ -40,27 +40,35 @@ std::string format_duration(double s) {
 Progress::Progress(std::string what, std::int64_t total, std::int64_t already_done, double interval_s,
                    bool enabled)
     : what_(std::move(what)), total_(total), start_done_(already_done), done_(already_done),
-      interval_s_(interval_s), enabled_(enabled), t0_(std::chrono::steady_clock::now()), last_(t0_) {
-  if (enabled_ && already_done > 0) {
-    spdlog::info("{}: resuming with {}/{} already done", what_, already_done, total_);
-  }
+      interval_s_(interval_s), enabled_(enabled), t0_(std::chrono::steady_clock::now()), last_(t0_) {}
+
+double Progress::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
 }
 
 double Progress::rate() const {
-  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  const double dt = elapsed();
   return dt > 0 ? static_cast<double>(done_ - start_done_) / dt : 0.0;
 }
 
-void Progress::advance(std::int64_t n) { set_done(done_ + n); }
+double Progress::eta() const {
+  const double r = rate();
+  return r > 0 ? static_cast<double>(total_ - done_) / r : -1;
+}
+
+bool Progress::due(bool force) {
+  if (!enabled_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  const double dt = std::chrono::duration<double>(now - last_).count();
+  if (!force && dt < interval_s_) return false;
+  last_interval_ = dt;
+  last_ = now;
+  return true;
+}
 
 void Progress::set_done(std::int64_t done) {
-  done_ = done;
-  if (!enabled_) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (std::chrono::duration<double>(now - last_).count() >= interval_s_) {
-    last_ = now;
-    report(false);
-  }
+  update(done);
+  if (due()) report(false);
 }
 
 void Progress::finish() {
@@ -69,15 +77,13 @@ void Progress::finish() {
 }
 
 void Progress::report(bool final) {
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  const double r = rate();
   const double pct = total_ > 0 ? 100.0 * static_cast<double>(done_) / static_cast<double>(total_) : 100.0;
   if (final) {
-    spdlog::info("{}: {}/{} done in {} ({:.3g} items/s)", what_, done_, total_, format_duration(elapsed), r);
+    spdlog::info("{}: {}/{} done in {} ({:.3g} items/s)", what_, done_, total_, format_duration(elapsed()),
+                 rate());
   } else {
-    const double eta = r > 0 ? static_cast<double>(total_ - done_) / r : -1;
-    spdlog::info("{}: {}/{} ({:.1f}%), {:.3g} items/s, elapsed {}, ETA {}", what_, done_, total_, pct, r,
-                 format_duration(elapsed), format_duration(eta));
+    spdlog::info("{}: {}/{} ({:.1f}%), {:.3g} items/s, elapsed {}, ETA {}", what_, done_, total_, pct, rate(),
+                 format_duration(elapsed()), format_duration(eta()));
   }
 }
 

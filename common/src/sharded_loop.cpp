@@ -1,5 +1,7 @@
 #include "lnpsaxs/sharded_loop.h"
 
+#include <cstdio>
+
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/stop.h"
@@ -12,6 +14,12 @@ std::int64_t allreduce(std::int64_t v, MPI_Op op, MPI_Comm comm) {
   return out;
 }
 }  // namespace
+
+std::string shard_file_name(int shard, int num_shards) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "shard-%04d-of-%04d.h5", shard, num_shards);
+  return buf;
+}
 
 void run_item_loop(CheckpointWriter& writer, const mpi::Environment& env, const ItemLoop& loop, const ItemBatchFn& fn) {
   const MPI_Comm comm = env.comm();

@@ -24,8 +24,6 @@ void install_stop_handlers() {
   for (int sig : {SIGTERM, SIGUSR1, SIGINT}) sigaction(sig, &sa, nullptr);
 }
 
-bool stop_requested_locally() { return g_stop != 0; }
-
 bool stop_requested(MPI_Comm comm) {
   int mine = g_stop ? 1 : 0, any = 0;
   MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);

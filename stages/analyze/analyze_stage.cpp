@@ -36,7 +36,7 @@ const cli::StageInfo& stage_info() {
       "and marginals, the Jacobian of log10 I_PI w.r.t. the min-max scaled parameters at every retained\n"
       "solution (median, global sensitivity, coupling, Gauss-Newton eigenvalues), and per medoid the\n"
       "radius distribution, the length-scale spectral mass and a slice of one realised density field.\n"
-      "Render the report with: python3 tools/report.py RUN",
+      "Render the report with: /usr/bin/python3 tools/report.py RUN (or $LNPSAXS_PYTHON, README \"Python\")",
       stages::sections("analyze"),
       false};
   return info;

@@ -6,9 +6,17 @@
 #include <numeric>
 #include <stdexcept>
 
+#include <Eigen/Dense>
+
 namespace lnpsaxs::analysis {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// A copy of `m` as an Eigen3 matrix (our Matrix is row-major, Eigen's default column-major).
+::Eigen::MatrixXd as_eigen(const Matrix& m) {
+  return ::Eigen::Map<const ::Eigen::Matrix<double, ::Eigen::Dynamic, ::Eigen::Dynamic, ::Eigen::RowMajor>>(
+      m.data.data(), m.rows, m.cols);
+}
 
 /// Flips the sign of column c of `v` so that its largest-|·| entry is positive.
 void fix_sign(Matrix& v, std::int64_t c) {
@@ -154,106 +162,32 @@ Standardised standardise(const Matrix& x) {
 Eigen symmetric_eigen(const Matrix& a_in) {
   if (a_in.rows != a_in.cols) throw std::invalid_argument("symmetric_eigen: matrix is not square");
   const std::int64_t n = a_in.rows;
-  Matrix a = a_in;
-  Matrix v(n, n);
-  for (std::int64_t i = 0; i < n; ++i) v(i, i) = 1.0;
-  double scale = 0;
-  for (double x : a.data) scale = std::max(scale, std::abs(x));
-  for (int sweep = 0; sweep < 100 && scale > 0; ++sweep) {
-    double off = 0;
-    for (std::int64_t p = 0; p < n; ++p) {
-      for (std::int64_t q = p + 1; q < n; ++q) off += a(p, q) * a(p, q);
-    }
-    if (std::sqrt(off) <= 1e-15 * scale) break;
-    for (std::int64_t p = 0; p < n; ++p) {
-      for (std::int64_t q = p + 1; q < n; ++q) {
-        if (std::abs(a(p, q)) <= 1e-300) continue;
-        // Rotation angle that zeroes a(p, q) (Golub & Van Loan, Alg. 8.4.1).
-        const double theta = (a(q, q) - a(p, p)) / (2.0 * a(p, q));
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
-        const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
-        for (std::int64_t k = 0; k < n; ++k) {
-          const double akp = a(k, p), akq = a(k, q);
-          a(k, p) = c * akp - s * akq;
-          a(k, q) = s * akp + c * akq;
-        }
-        for (std::int64_t k = 0; k < n; ++k) {
-          const double apk = a(p, k), aqk = a(q, k);
-          a(p, k) = c * apk - s * aqk;
-          a(q, k) = s * apk + c * aqk;
-        }
-        for (std::int64_t k = 0; k < n; ++k) {
-          const double vkp = v(k, p), vkq = v(k, q);
-          v(k, p) = c * vkp - s * vkq;
-          v(k, q) = s * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t x, std::int64_t y) { return a(x, x) > a(y, y); });
+  // Eigen3's self-adjoint solver (Householder tridiagonalisation + implicit symmetric QR) reads the
+  // lower triangle; its eigenvalues come ascending.
+  const ::Eigen::SelfAdjointEigenSolver<::Eigen::MatrixXd> solver(as_eigen(a_in));
+  if (solver.info() != ::Eigen::Success) throw std::runtime_error("symmetric_eigen: no convergence");
   Eigen e;
   e.vectors = Matrix(n, n);
   for (std::int64_t c = 0; c < n; ++c) {
-    const std::int64_t src = order[static_cast<std::size_t>(c)];
-    e.values.push_back(a(src, src));
-    for (std::int64_t r = 0; r < n; ++r) e.vectors(r, c) = v(r, src);
+    const std::int64_t src = n - 1 - c;
+    e.values.push_back(solver.eigenvalues()(src));
+    for (std::int64_t r = 0; r < n; ++r) e.vectors(r, c) = solver.eigenvectors()(r, src);
     fix_sign(e.vectors, c);
   }
   return e;
 }
 
 Svd jacobi_svd(const Matrix& a_in) {
-  const std::int64_t m = a_in.rows, p = a_in.cols;
-  Matrix a = a_in;
-  Matrix v(p, p);
-  for (std::int64_t i = 0; i < p; ++i) v(i, i) = 1.0;
-  for (int sweep = 0; sweep < 100; ++sweep) {
-    bool rotated = false;
-    for (std::int64_t i = 0; i < p; ++i) {
-      for (std::int64_t j = i + 1; j < p; ++j) {
-        double alpha = 0, beta = 0, gamma = 0;
-        for (std::int64_t k = 0; k < m; ++k) {
-          alpha += a(k, i) * a(k, i);
-          beta += a(k, j) * a(k, j);
-          gamma += a(k, i) * a(k, j);
-        }
-        if (gamma == 0 || std::abs(gamma) <= 1e-15 * std::sqrt(alpha * beta)) continue;
-        rotated = true;
-        const double zeta = (beta - alpha) / (2.0 * gamma);
-        const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::abs(zeta) + std::sqrt(1.0 + zeta * zeta));
-        const double c = 1.0 / std::sqrt(1.0 + t * t), s = c * t;
-        for (std::int64_t k = 0; k < m; ++k) {
-          const double x = a(k, i), y = a(k, j);
-          a(k, i) = c * x - s * y;
-          a(k, j) = s * x + c * y;
-        }
-        for (std::int64_t k = 0; k < p; ++k) {
-          const double x = v(k, i), y = v(k, j);
-          v(k, i) = c * x - s * y;
-          v(k, j) = s * x + c * y;
-        }
-      }
-    }
-    if (!rotated) break;
-  }
-  std::vector<double> sv(static_cast<std::size_t>(p));
-  for (std::int64_t i = 0; i < p; ++i) {
-    double s = 0;
-    for (std::int64_t k = 0; k < m; ++k) s += a(k, i) * a(k, i);
-    sv[static_cast<std::size_t>(i)] = std::sqrt(s);
-  }
-  std::vector<std::int64_t> order(static_cast<std::size_t>(p));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::int64_t x, std::int64_t y) { return sv[static_cast<std::size_t>(x)] > sv[static_cast<std::size_t>(y)]; });
+  const std::int64_t p = a_in.cols;
+  // Eigen3's two-sided Jacobi SVD (QR-preconditioned): accurate small singular values. It gives
+  // min(m, p) of them, descending; a wide matrix's remaining p − m are exactly 0 and their right
+  // singular vectors complete V (ComputeFullV).
+  const ::Eigen::JacobiSVD<::Eigen::MatrixXd> svd(as_eigen(a_in), ::Eigen::ComputeFullV);
   Svd out;
   out.v = Matrix(p, p);
   for (std::int64_t c = 0; c < p; ++c) {
-    const std::int64_t src = order[static_cast<std::size_t>(c)];
-    out.singular_values.push_back(sv[static_cast<std::size_t>(src)]);
-    for (std::int64_t r = 0; r < p; ++r) out.v(r, c) = v(r, src);
+    out.singular_values.push_back(c < svd.singularValues().size() ? svd.singularValues()(c) : 0.0);
+    for (std::int64_t r = 0; r < p; ++r) out.v(r, c) = svd.matrixV()(r, c);
     fix_sign(out.v, c);
   }
   return out;

@@ -1,7 +1,7 @@
 #pragma once
 // Small dense statistics for the ensemble analysis (paper §2.2, §4.2.5; reference-model.md §6):
 // ranks, loss weights, weighted Spearman correlation, standardisation, PCA, symmetric eigen-
-// decomposition (cyclic Jacobi) and SVD (one-sided Jacobi), medoids and per-group summaries.
+// decomposition and SVD (Eigen3, behind this header), medoids and per-group summaries.
 // Everything is float64 on the CPU and free of LibTorch, so its tests compile in seconds.
 #include <cstdint>
 #include <utility>
@@ -55,18 +55,19 @@ struct Standardised {
 };
 Standardised standardise(const Matrix& x);
 
-/// Symmetric eigen-decomposition by cyclic Jacobi rotations: eigenvalues descending, eigenvectors
-/// as the COLUMNS of `vectors`, each with its largest-|·| entry positive (a fixed sign).
-/// Throws std::invalid_argument for a non-square matrix. O(p³) per sweep: meant for p ≲ 50.
+/// Symmetric eigen-decomposition (Eigen3's SelfAdjointEigenSolver; the lower triangle is read):
+/// eigenvalues descending, eigenvectors as the COLUMNS of `vectors`, each with its largest-|·|
+/// entry positive (a fixed sign). Throws std::invalid_argument for a non-square matrix.
 struct Eigen {
   std::vector<double> values;
   Matrix vectors;
 };
 Eigen symmetric_eigen(const Matrix& a);
 
-/// Singular values (descending, ≥ 0) and right singular vectors (columns of `v`) of a [m, p]
-/// matrix by one-sided Jacobi (Hestenes) rotations. The eigenvalues of AᵀA are the squared
-/// singular values: non-negative by construction, accurate also for the sloppy directions.
+/// Singular values (p of them, descending, ≥ 0; a wide matrix's last p − m are 0) and right singular
+/// vectors (columns of `v` [p, p], sign as symmetric_eigen) of a [m, p] matrix by Jacobi SVD
+/// (Eigen3's JacobiSVD). The eigenvalues of AᵀA are the squared singular values: non-negative by
+/// construction, accurate also for the sloppy directions.
 struct Svd {
   std::vector<double> singular_values;
   Matrix v;

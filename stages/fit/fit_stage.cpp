@@ -24,6 +24,7 @@
 #include "lnpsaxs/random_key.h"
 #include "lnpsaxs/saxs_data.h"
 #include "lnpsaxs/sha256.h"
+#include "lnpsaxs/sharded_loop.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
 #include "multistart.h"
@@ -105,6 +106,7 @@ std::optional<TargetSpec> command_line_target(const po::variables_map& vm) {
     throw InputError("--model (surrogate, sphere or core_shell) is required with --data/--synth");
   TargetSpec t;
   t.where = "command line";
+  t.origin = TargetOrigin::command_line;
   t.model = parse_model(vm["model"].as<std::string>());
   if (vm.count("data")) {
     t.file = vm["data"].as<std::vector<std::string>>().front();
@@ -269,7 +271,7 @@ Plan make_plan(const TargetSpec& spec_in, const config::Config& cfg, const std::
       sha256_hex(spec.canonical() + "|" + p.target.identity + "|" + sur_id + "|" + grid_text.str());
   // A config target's outputs carry the per-target fingerprint (shared sections, fit.* keys and its
   // own record), so editing another target leaves them valid; a command-line target has no record.
-  p.stage_sha = spec.where == "command line"
+  p.stage_sha = spec.origin == TargetOrigin::command_line
                     ? stages::command_line_fit_fingerprint(cfg, spec.canonical())
                     : stages::fingerprint(cfg, "fit", spec.name);
   return p;
@@ -311,7 +313,7 @@ void write_target_attrs(hid_t f, const Plan& p, const config::Config& cfg) {
   io::set_attr(f, "target_sha256", p.target_sha);
   // A command-line target has no fit.targets record: keep its definition so that analyze can check
   // this file's stage_sha256 (stages::command_line_fit_fingerprint).
-  if (t.spec.where == "command line") io::set_attr(f, "command_line_target", t.spec.canonical());
+  if (t.spec.origin == TargetOrigin::command_line) io::set_attr(f, "command_line_target", t.spec.canonical());
   io::set_attr(f, "quadrature_nodes", p.setup.nodes);
   io::set_attr(f, "quadrature_rule", quadrature_rule_name(p.setup.rule));
   io::set_attr(f, "truncation", std::vector<double>{p.setup.truncation_lower, p.setup.truncation_upper});
@@ -547,62 +549,6 @@ double allreduce_min(double v, MPI_Comm comm) {
   return out;
 }
 
-/// Rank-0 progress of one target: restarts done, best loss, restart-steps/s, ETA.
-class FitProgress {
- public:
-  FitProgress(std::string name, std::int64_t total, std::int64_t done, std::int64_t my_todo,
-              std::int64_t steps, bool enabled)
-      : name_(std::move(name)),
-        total_(total),
-        done_(done),
-        my_total_(my_todo * steps),
-        steps_(steps),
-        enabled_(enabled),
-        t0_(std::chrono::steady_clock::now()),
-        last_(t0_) {}
-  void on_step(std::int64_t batch, std::int64_t step, double best) {
-    current_ = batch * (step + 1);
-    if (!enabled_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (std::chrono::duration<double>(now - last_).count() < 10.0) return;
-    last_ = now;
-    log::info(
-        "{}: {}/{} restarts done, batch of {} at step {}/{}, best loss {:.4g} (batch) {:.4g} (so far), "
-        "{:.3g} restart-steps/s, elapsed {}, ETA {}",
-        name_, done_, total_, batch, step + 1, steps_, best, std::min(best, best_all_), rate(),
-        log::format_duration(elapsed()), log::format_duration(eta()));
-  }
-  void round_done(std::int64_t my_batch, std::int64_t done_all, double best_all) {
-    my_done_ += my_batch * steps_;
-    current_ = 0;
-    done_ = done_all;
-    best_all_ = std::min(best_all_, best_all);
-  }
-  void finish(std::int64_t done_all) {
-    if (!enabled_) return;
-    log::info("{}: {}/{} restarts done in {} ({:.3g} restart-steps/s on rank 0), best loss {:.4g}", name_,
-              done_all, total_, log::format_duration(elapsed()), rate(), best_all_);
-  }
-
- private:
-  double elapsed() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  }
-  double rate() const {
-    const double e = elapsed();
-    return e > 0 ? static_cast<double>(my_done_ + current_) / e : 0.0;
-  }
-  double eta() const {
-    const double r = rate();
-    return r > 0 ? static_cast<double>(my_total_ - my_done_ - current_) / r : -1;
-  }
-  std::string name_;
-  std::int64_t total_, done_, my_total_, steps_, my_done_ = 0, current_ = 0;
-  bool enabled_;
-  double best_all_ = INFINITY;
-  std::chrono::steady_clock::time_point t0_, last_;
-};
-
 /// Fits this (shard, rank)'s restarts of one target into its shard file.
 void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split) {
   const MPI_Comm comm = ctx.mpi.comm();
@@ -714,15 +660,26 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
                 batches.empty() ? mine.end : batches.front().begin);
     }
   }
-  FitProgress progress(name, shard.size(), done_before, my_todo, p.opt.steps, ctx.root());
+  // Rank-0 progress of this target: restarts done, best loss, and rank 0's restart-steps/s and ETA
+  // (its work counted in restart-steps), at most every 10 s.
+  log::Progress progress(name, my_todo * p.opt.steps, 0, 10.0, ctx.root());
+  std::int64_t done = done_before, my_steps_done = 0;
+  double best_all = INFINITY;
   for (std::int64_t round = 0; round < rounds; ++round) {
     const bool has = round < static_cast<std::int64_t>(batches.size());
     const mpi::Range b = has ? batches[static_cast<std::size_t>(round)] : mpi::Range{0, 0};
     BatchResult res;
     if (has) {
       const std::vector<double> starts = sobol_starts(p.layout, p.start, p.seed, b.begin, b.size());
-      res = fit_batch(model, p.layout, data, p.opt, p.loss, starts,
-                      [&](std::int64_t step, double best) { progress.on_step(b.size(), step, best); });
+      res = fit_batch(model, p.layout, data, p.opt, p.loss, starts, [&](std::int64_t step, double best) {
+        progress.update(my_steps_done + b.size() * (step + 1));
+        if (!progress.due()) return;
+        log::info(
+            "{}: {}/{} restarts done, batch of {} at step {}/{}, best loss {:.4g} (batch) {:.4g} "
+            "(so far), {:.3g} restart-steps/s, elapsed {}, ETA {}",
+            name, done, shard.size(), b.size(), step + 1, p.opt.steps, best, std::min(best, best_all),
+            progress.rate(), log::format_duration(progress.elapsed()), log::format_duration(progress.eta()));
+      });
     }
     const std::int64_t row = has ? b.begin - shard.begin : 0;
     const std::int64_t n = b.size();
@@ -744,12 +701,16 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
     for (double l : res.loss) {
       if (std::isfinite(l)) best = std::min(best, l);
     }
-    const std::int64_t done =
-        allreduce(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin}), MPI_SUM, comm);
-    progress.round_done(n, done, allreduce_min(best, comm));
+    done = allreduce(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin}), MPI_SUM, comm);
+    best_all = std::min(best_all, allreduce_min(best, comm));
+    my_steps_done += n * p.opt.steps;
+    progress.update(my_steps_done);
   }
-  progress.finish(
-      allreduce(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin}), MPI_SUM, comm));
+  done = allreduce(mask.count_done({mine.begin - shard.begin, mine.end - shard.begin}), MPI_SUM, comm);
+  if (progress.enabled()) {
+    log::info("{}: {}/{} restarts done in {} ({:.3g} restart-steps/s on rank 0), best loss {:.4g}", name,
+              done, shard.size(), log::format_duration(progress.elapsed()), progress.rate(), best_all);
+  }
   writer.commit();
   if (ctx.root()) log::info("{}: shard complete: {}", name, path);
 }
@@ -807,9 +768,7 @@ po::options_description stage_options() {
 }
 
 std::string shard_file(const std::string& target, int shard, int num_shards) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "shard-%04d-of-%04d.h5", shard, num_shards);
-  return "fits/" + target + "/" + buf;
+  return "fits/" + target + "/" + io::shard_file_name(shard, num_shards);
 }
 
 void run(cli::StageContext& ctx) {

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "lnpsaxs/batch.h"
 #include "lnpsaxs/checkpoint.h"
 #include "lnpsaxs/config.h"
 #include "lnpsaxs/errors.h"
@@ -147,9 +148,7 @@ std::vector<TargetSpec> targets_from_config(const config::Config& cfg) {
 }
 
 std::int64_t restarts_for(const TargetSpec& t, const config::Config& cfg) {
-  if (t.restarts > 0) return t.restarts;
-  if (t.model != Model::surrogate) return cfg.integer("fit.restarts_baseline");
-  return t.synth > 0 ? cfg.integer("fit.restarts_synthetic") : cfg.integer("fit.restarts_experimental");
+  return t.restarts > 0 ? t.restarts : batch::default_restarts(cfg, t.model == Model::surrogate, t.synth > 0);
 }
 
 std::vector<double> trapezoid_weights(const std::vector<double>& q, std::int64_t begin, std::int64_t end) {

@@ -17,6 +17,11 @@ class Record;
 
 namespace fit {
 
+/// Where a target is defined: in the config (a fit.targets record or a fit.batch member: its fit
+/// fingerprint covers its own record) or on the command line (`lnpsaxs-fit --data/--synth`: no
+/// record, its definition is stored with its fit).
+enum class TargetOrigin { config, command_line };
+
 /// One record of fit.targets, or a target given on the command line.
 struct TargetSpec {
   std::string name;
@@ -36,6 +41,7 @@ struct TargetSpec {
   std::int64_t steps = 0;     ///< 0: fit.steps
   std::vector<double> m_r, s_r, truncation, shell_thickness, contrast;  ///< [lo, hi] overrides or empty
   std::string where;  ///< "FILE:LINE: fit.targets[i]" (or "command line") for messages
+  TargetOrigin origin = TargetOrigin::config;
 
   /// Canonical one-line text of every field (part of the target's identity hash).
   std::string canonical() const;

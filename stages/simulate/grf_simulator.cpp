@@ -28,6 +28,7 @@
 #include <tuple>
 #include <utility>
 
+#include "grf_cuda_noise.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
 
@@ -108,20 +109,9 @@ std::int64_t signed_frequency(std::int64_t i, std::int64_t n) { return i < n / 2
 // ---- random numbers ------------------------------------------------------------------------------
 
 std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c, std::array<std::uint32_t, 2> key) {
-  constexpr std::uint64_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-  constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-  std::uint32_t k0 = key[0], k1 = key[1];
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) {
-      k0 += kW0;
-      k1 += kW1;
-    }
-    const std::uint64_t p0 = kM0 * c[0];
-    const std::uint64_t p1 = kM1 * c[2];
-    c = {static_cast<std::uint32_t>(p1 >> 32) ^ c[1] ^ k0, static_cast<std::uint32_t>(p1),
-         static_cast<std::uint32_t>(p0 >> 32) ^ c[3] ^ k1, static_cast<std::uint32_t>(p0)};
-  }
-  return c;
+  // The one Philox of the simulator: the host/device function of the cpu and CUDA backends.
+  const grf_noise::Words w = grf_noise::philox(c[0], c[1], c[2], c[3], key[0], key[1]);
+  return {w.w[0], w.w[1], w.w[2], w.w[3]};
 }
 
 namespace {

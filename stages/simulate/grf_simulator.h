@@ -60,7 +60,8 @@ enum class Interior { grf, homogeneous };
 inline constexpr double kRadialCutoffSigmas = 5.0;
 
 /// Philox4x32-10 counter-based generator (Salmon et al., SC'11): one block of 4 random 32-bit
-/// words for (counter, key). Exposed for its known-answer test.
+/// words for (counter, key); grf_noise::philox (cuda/grf_cuda_noise.h, host and device) computes
+/// it. Exposed for its known-answer test.
 std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> counter,
                                            std::array<std::uint32_t, 2> key);
 

@@ -1,7 +1,6 @@
 #include "simulate_stage.h"
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <algorithm>
 #include <cstdlib>
@@ -147,9 +146,7 @@ void simulate_split(cli::StageContext& ctx, io::CheckpointWriter& writer, const 
 }  // namespace
 
 std::string shard_file(int shard, int num_shards) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "curves/shard-%04d-of-%04d.h5", shard, num_shards);
-  return buf;
+  return "curves/" + io::shard_file_name(shard, num_shards);
 }
 
 std::uint64_t realisation_key(std::uint64_t seed, bool test_split, std::int64_t item, std::int64_t realisation,

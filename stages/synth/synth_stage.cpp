@@ -1,6 +1,5 @@
 #include "synth_stage.h"
 
-#include <cstdio>
 #include <filesystem>
 
 #include "lnpsaxs/errors.h"
@@ -55,9 +54,7 @@ const cli::StageInfo& stage_info() {
 namespace {
 
 std::string shard_file(int shard, int num_shards) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "targets/shard-%04d-of-%04d.h5", shard, num_shards);
-  return buf;
+  return "targets/" + io::shard_file_name(shard, num_shards);
 }
 
 std::vector<int> cases_from_config(const config::Config& cfg) {

@@ -200,38 +200,6 @@ void write_summary(hid_t obj, const std::string& name, const Summary& s) {
   io::set_attr(obj, name + "_max", s.max);
 }
 
-/// Epoch progress on rank 0: epoch, loss, lr, samples/s and ETA, at most every `interval_s`
-/// seconds and always at the first epoch of a run, at checkpoints and at the end.
-class EpochProgress {
- public:
-  EpochProgress(std::int64_t total_epochs, std::int64_t first_epoch, bool enabled)
-      : total_(total_epochs), first_(first_epoch), enabled_(enabled), t0_(std::chrono::steady_clock::now()),
-        last_(t0_) {}
-  void update(const EpochStats& s, bool force) {
-    samples_ += s.samples;
-    const auto now = std::chrono::steady_clock::now();
-    if (!enabled_ || !(force || s.epoch == first_ + 1 || s.epoch == total_ ||
-                       std::chrono::duration<double>(now - last_).count() >= 10.0)) {
-      return;
-    }
-    const double dt = std::chrono::duration<double>(now - last_).count();
-    const double elapsed = std::chrono::duration<double>(now - t0_).count();
-    const double rate = dt > 0 ? static_cast<double>(samples_) / dt : 0.0;
-    const double per_epoch = elapsed / static_cast<double>(s.epoch - first_);
-    log::info("epoch {}/{}: loss {:.4e}, lr {:.3e}, {:.0f} samples/s, elapsed {}, ETA {}", s.epoch, total_, s.loss, s.lr,
-              rate, log::format_duration(elapsed),
-              log::format_duration(per_epoch * static_cast<double>(total_ - s.epoch)));
-    last_ = now;
-    samples_ = 0;
-  }
-
- private:
-  std::int64_t total_, first_;
-  bool enabled_;
-  std::chrono::steady_clock::time_point t0_, last_;
-  std::int64_t samples_ = 0;
-};
-
 std::unique_ptr<GradientReducer> make_reducer(const cli::StageContext& ctx, c10::Device device) {
   if (ctx.mpi.size() == 1) return nullptr;
   if (device.is_cuda()) {
@@ -328,7 +296,10 @@ void run(cli::StageContext& ctx) {
   const auto t_train = std::chrono::steady_clock::now();
   const std::int64_t first_epoch = trainer.epoch();
   const std::int64_t every = cfg.integer("train.checkpoint_every");
-  EpochProgress progress(settings.epochs, first_epoch, ctx.root());
+  // Epoch progress on rank 0: epoch, loss, lr, samples/s (since the last line) and ETA, at most
+  // every 10 s and always at the first epoch of this run, at checkpoints and at the end.
+  log::Progress progress("training", settings.epochs, first_epoch, 10.0, ctx.root());
+  std::int64_t samples = 0;  // since the last progress line
   while (!trainer.finished()) {
     const EpochStats s = trainer.run_epoch();
     if (!std::isfinite(s.loss)) {
@@ -336,7 +307,15 @@ void run(cli::StageContext& ctx) {
                            ": lower train.lr");
     }
     const bool checkpoint = s.epoch % every == 0 || s.epoch == settings.epochs;
-    progress.update(s, checkpoint);
+    samples += s.samples;
+    progress.update(s.epoch);
+    if (progress.due(checkpoint || s.epoch == first_epoch + 1 || s.epoch == settings.epochs)) {
+      const double dt = progress.last_interval();
+      log::info("epoch {}/{}: loss {:.4e}, lr {:.3e}, {:.0f} samples/s, elapsed {}, ETA {}", s.epoch,
+                settings.epochs, s.loss, s.lr, dt > 0 ? static_cast<double>(samples) / dt : 0.0,
+                log::format_duration(progress.elapsed()), log::format_duration(progress.eta()));
+      samples = 0;
+    }
     if (checkpoint) {
       if (!trainer.ranks_agree()) {
         throw RuntimeFailure("the ranks' weights diverged at epoch " + std::to_string(s.epoch) +

@@ -2,44 +2,11 @@
 # lnpsaxs-analyze end to end on generated fits.h5 files (tests/analyze/make_fake_fits.cpp):
 # a gold-like sphere ensemble (one tight cluster), an LNP-like surrogate ensemble (three basins),
 # NaN losses, too few restarts to cluster, the sensitivity path, bad inputs (missing / incomplete
-# fits → exit 2, one line), an idempotent rerun, the shipped configs, and the HTML report.
-. "$(dirname "$0")/../e2e/lib.sh"
-A="$LNPSAXS_BIN/lnpsaxs-analyze"
-FAKE="$LNPSAXS_BIN/lnpsaxs-make-fake-fits"
-R="$WORK/run"
-CFG="$WORK/analyze.yaml"
-# Only the sections analyze reads, so the test does not depend on other stages' keys.
-cat > "$CFG" <<'EOF'
-run:
-  dir: runs/analyze-test
-  seed: 11
-q:
-  n: 120
-  min: 0.002
-  max: 0.2
-simulate:
-  grid_n: 64
-  dx: 10.0
-  n_fft: 128
-parameters:
-  radius: [100.0, 260.0]
-size_distribution:
-  m_r: [150.0, 200.0]
-  truncation: [100.0, 400.0]
-analyze:
-  clustering:
-    min_cluster_size: 20
-    min_samples: 8
-  lengthscale_points: 200
-  radius_points: 200
-EOF
+# fits → exit 2, one line), an idempotent rerun and the shipped configs (the HTML report:
+# test_report.sh).
+. "$(dirname "$0")/lib.sh"
 
-# attr FILE OBJECT NAME: the value of a scalar attribute as h5dump prints it.
-attr() { h5dump -a "$2/$3" "$1" 2>/dev/null | sed -n 's/.*(0): *//p' | head -1 | tr -d '"'; }
-
-for c in gold lnp nan few; do
-  "$FAKE" --config "$CFG" --run-dir "$R" --case "$c" --name "$c" || fail "make-fake-fits $c"
-done
+make_fakes
 
 out=$("$A" --config "$CFG" --run-dir "$R" 2>&1); rc=$?
 [ "$rc" = 0 ] && pass "analyze over 4 targets exits 0" || fail "analyze exit $rc: $out"
@@ -72,7 +39,7 @@ out=$("$A" --config "$CFG" --run-dir "$R" --target lnp gold --force --debug-forw
 h5dump -H -d /sensitivity/jacobian_median "$L" | grep -q "( 120, 10 )" && pass "median Jacobian [n_q, P]" || fail "jacobian shape"
 h5dump -H -d /sensitivity/gauss_newton_eigenvalues "$L" | grep -q ", 10 )" && pass "Gauss-Newton eigenvalues per solution" || fail "GN"
 # Jacobian summaries on the fitted points only (issue 13): the gold fit's window ends before the grid.
-/usr/bin/python3 - "$R/analysis/gold.h5" <<'PY' && pass "gold: Jacobian, sensitivity and coupling on the fitted points only" || fail "gold: Jacobian rows"
+"$PYTHON" - "$R/analysis/gold.h5" <<'PY' && pass "gold: Jacobian, sensitivity and coupling on the fitted points only" || fail "gold: Jacobian rows"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 m = f["target/mask"][...].astype(bool)
@@ -95,17 +62,4 @@ for c in ci quick paper; do
   expect_exit 2 "holds no fitted target" "$A" --config "$LNPSAXS_SRC/configs/$c.yaml" --run-dir "$WORK/cfg-$c"
 done
 
-# The report (Debian's python3-h5py and python3-matplotlib).
-if /usr/bin/python3 -c "import h5py, matplotlib, numpy" 2>/dev/null; then
-  out=$(/usr/bin/python3 "$LNPSAXS_SRC/tools/report.py" "$R" 2>&1) && pass "report.py ran" || fail "report.py: $out"
-  [ -s "$R/report/index.html" ] && pass "report/index.html" || fail "no index.html"
-  n=$(ls "$R"/report/*.png 2>/dev/null | wc -l)
-  [ "$n" -ge 40 ] && pass "$n figures" || fail "only $n figures"
-  for c in gold lnp nan few; do grep -q "id=\"$c\"" "$R/report/index.html" && pass "report section $c" || fail "no section $c"; done
-  grep -q "parameter errors" "$R/report/index.html" && pass "truth comparison for synthetic targets" || fail "no truth table"
-  missing=$(grep -o 'src="[^"]*"' "$R/report/index.html" | sed 's/src="//; s/"$//' | while read -r f; do [ -f "$R/report/$f" ] || echo "$f"; done)
-  [ -z "$missing" ] && pass "every linked figure exists" || fail "missing figures: $missing"
-else
-  echo "skip: python3 with h5py/matplotlib not installed (tools/install-deps.sh installs them)"
-fi
 finish

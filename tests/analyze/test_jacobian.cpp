@@ -6,10 +6,7 @@
 
 #include "jacobian.h"
 
-// LibTorch's c10/util/Logging.h defines a glog-style CHECK (fatal, not counted by doctest): drop it
-// before doctest defines its own.
-#undef CHECK
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 
 using namespace lnpsaxs::analysis;
 

@@ -128,6 +128,54 @@ TEST_CASE("one-sided Jacobi SVD: singular values of a known matrix and non-negat
   CHECK(std::abs(s.v(2, 0)) == doctest::Approx(0.8));
 }
 
+TEST_CASE("symmetric eigen-decomposition of a known spectrum: values and vectors (fixed sign)") {
+  // A = Q diag(7, 3, -1, -4) Qᵀ with Q the Householder reflection I − u uᵀ/15, u = (1, 2, 3, 4)
+  // (orthonormal, symmetric). Eigenvector k is column k of Q, signed so that its largest-|·| entry
+  // (unique in every column) is positive.
+  const double lambda[4] = {7, 3, -1, -4};
+  const double u[4] = {1, 2, 3, 4};
+  auto q = [&u](int r, int k) { return (r == k ? 1.0 : 0.0) - u[r] * u[k] / 15.0; };
+  Matrix a(4, 4);
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c)
+      for (int k = 0; k < 4; ++k) a(r, c) += q(r, k) * lambda[k] * q(c, k);
+  const Eigen e = symmetric_eigen(a);
+  REQUIRE(e.values.size() == 4);
+  for (int k = 0; k < 4; ++k) {
+    CHECK(e.values[static_cast<std::size_t>(k)] == doctest::Approx(lambda[k]).epsilon(1e-13));
+    int big = 0;
+    for (int r = 1; r < 4; ++r) big = std::abs(q(r, k)) > std::abs(q(big, k)) ? r : big;
+    const double sign = q(big, k) > 0 ? 1.0 : -1.0;
+    for (int r = 0; r < 4; ++r) CHECK(e.vectors(r, k) == doctest::Approx(sign * q(r, k)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("SVD of a wide matrix: p singular values, the last p - m zero, V orthonormal") {
+  // A [2, 3] = diag(4, 1) on the first two coordinates of a rotation about the third axis.
+  const double c = 0.6, s = 0.8;
+  Matrix a(2, 3);
+  a(0, 0) = 4 * c;
+  a(0, 1) = -4 * s;
+  a(1, 0) = s;
+  a(1, 1) = c;
+  const Svd d = jacobi_svd(a);
+  REQUIRE(d.singular_values.size() == 3);
+  CHECK(d.singular_values[0] == doctest::Approx(4.0).epsilon(1e-14));
+  CHECK(d.singular_values[1] == doctest::Approx(1.0).epsilon(1e-14));
+  CHECK(d.singular_values[2] == 0.0);
+  // First right singular vector ±(0.6, -0.8, 0) → sign fixed so that its largest-|·| entry is > 0.
+  CHECK(d.v(0, 0) == doctest::Approx(-0.6).epsilon(1e-13));
+  CHECK(d.v(1, 0) == doctest::Approx(0.8).epsilon(1e-13));
+  CHECK(std::abs(d.v(2, 2)) == doctest::Approx(1.0).epsilon(1e-13));
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      double dot = 0;
+      for (int r = 0; r < 3; ++r) dot += d.v(r, i) * d.v(r, j);
+      CHECK(dot == doctest::Approx(i == j ? 1.0 : 0.0).scale(1.0).epsilon(1e-13));
+    }
+  }
+}
+
 TEST_CASE("PCA of a known rank-2 cloud: two components hold all the variance and span its plane") {
   // x = a·u + b·v + offset with orthonormal u, v in 5-D, var(a) = 9, var(b) = 1.
   std::mt19937_64 rng(11);

@@ -7,9 +7,17 @@ trap 'rm -rf "$WORK"' EXIT
 # pick other plans in another process, which changes the last bits): runs compared bit for bit
 # must use the same wisdom, as the shards and ranks of one run do through RUN/fftw.
 export LNPSAXS_FFTW_WISDOM_DIR="$WORK/fftw-wisdom"
+# Python: Debian's /usr/bin/python3 (where tools/install-deps.sh puts h5py, scipy, sasmodels), or
+# $LNPSAXS_PYTHON when set: the one rule of every script (README "Python").
+PYTHON=${LNPSAXS_PYTHON:-/usr/bin/python3}
+# h5compare A B [--only ...]: two HDF5 files equal bit for bit, dataset by dataset.
+H5COMPARE=("$PYTHON" "$LNPSAXS_SRC/tests/pipeline/h5compare.py")
 FAILS=0
 pass() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+# skip REASON: the test cannot run here (a missing optional tool): exit 77, which ctest reports as
+# "Skipped" (lnpsaxs_add_script_test sets SKIP_RETURN_CODE 77), never as passed.
+skip() { echo "skip: $*"; exit 77; }
 
 # expect_exit CODE PATTERN CMD... : runs CMD, checks exit code and that stderr+stdout match PATTERN
 # and that the error is ONE line.

@@ -15,7 +15,6 @@
 SAMPLE="$LNPSAXS_BIN/lnpsaxs-sample"
 SIM="$LNPSAXS_BIN/lnpsaxs-simulate"
 STATUS="$LNPSAXS_BIN/lnpsaxs-status"
-H5COMPARE=(/usr/bin/python3 "$LNPSAXS_SRC/tests/pipeline/h5compare.py")
 export OMP_NUM_THREADS=1
 FULL="$WORK/full"
 trap 'umount "$FULL" 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -30,7 +29,7 @@ R="$WORK/vds"
 for s in 0 1; do "$SIM" --config "$T" --run-dir "$R" --shard $s --num-shards 2 > "$WORK/sim$s.log" 2>&1 || fail "simulate shard $s"; done
 cp -r "$R" "$WORK/ref"
 check "$R" simulate && pass "simulate complete with both shards" || fail "simulate not complete: $("$STATUS" --config "$T" --run-dir "$R")"
-/usr/bin/python3 - "$R" <<'PY' && pass "fill value NaN in curves.h5 (VDS) and in the shards" || fail "fill values are not NaN"
+"$PYTHON" - "$R" <<'PY' && pass "fill value NaN in curves.h5 (VDS) and in the shards" || fail "fill values are not NaN"
 import sys, h5py, numpy as np
 r = sys.argv[1]
 for path, ds in [(r + "/curves.h5", "train/log10_intensity"), (r + "/curves/shard-0000-of-0002.h5", "train/log10_intensity")]:
@@ -43,7 +42,7 @@ check "$R" simulate; rc=$?
 "$STATUS" --config "$T" --run-dir "$R" | grep -E "^simulate +damaged .*shard-0001-of-0002.h5 is missing" > /dev/null \
   && pass "status names the missing shard" || fail "status table: $("$STATUS" --config "$T" --run-dir "$R")"
 check "$R" train; [ $? = 3 ] && pass "status --check train: not complete either" || fail "train called complete"
-/usr/bin/python3 - "$R/curves.h5" <<'PY' && pass "rows of the missing shard read as NaN (never as zeros)" || fail "missing rows do not read as NaN"
+"$PYTHON" - "$R/curves.h5" <<'PY' && pass "rows of the missing shard read as NaN (never as zeros)" || fail "missing rows do not read as NaN"
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as f:
     y = f["train/log10_intensity"][...]
@@ -90,7 +89,7 @@ done
 kill -KILL $pid; wait $pid 2>/dev/null
 if [ -f "$P" ]; then
   # Damage the grid of the half-written shard: a resume must not flag it complete.
-  /usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'a'); f['q'][0]=-1.0" "$P"
+  "$PYTHON" -c "import h5py,sys; f=h5py.File(sys.argv[1],'a'); f['q'][0]=-1.0" "$P"
   "$SIM" --config "$WORK/slow.yaml" --run-dir "$V" > "$WORK/v2.log" 2>&1; rc=$?
   if [ "$rc" = 1 ] && grep -q "not flagged complete.*dataset /q differs" "$WORK/v2.log" && [ ! -f "$V/curves/shard-0000-of-0001.h5" ] \
      && [ ! -f "$P" ]; then

@@ -32,7 +32,7 @@ done
 # The torch reference draws other noise: its curves agree with the cpu backend's statistically
 # (2 realisations here, so single points scatter by up to ~0.5 decade near form-factor minima: the
 # typical and the mean difference are what must be small), and the shard records the backend.
-/usr/bin/python3 - "$WORK/np1/curves.h5" "$WORK/torch/curves.h5" <<'PY' && pass "torch and cpu curves agree (not bit for bit)" || fail "torch vs cpu curves"
+"$PYTHON" - "$WORK/np1/curves.h5" "$WORK/torch/curves.h5" <<'PY' && pass "torch and cpu curves agree (not bit for bit)" || fail "torch vs cpu curves"
 import sys, h5py, numpy as np
 a = h5py.File(sys.argv[1], "r")["train/log10_intensity"][...]
 b = h5py.File(sys.argv[2], "r")["train/log10_intensity"][...]
@@ -45,7 +45,7 @@ h5dump -a backend "$WORK/np1/curves/shard-0000-of-0001.h5" | grep -q '"cpu"' && 
 h5dump -p -H -d /train/log10_intensity "$WORK/sh3/curves.h5" | grep -q "VIRTUAL" && pass "curves.h5 uses a VDS" || fail "no VDS layout"
 # No copy of the curves: the file is its metadata (the embedded config grows with the schema) plus
 # less than half of the curve bytes it exposes.
-/usr/bin/python3 - "$WORK/sh3/curves.h5" <<'PY' && pass "curves.h5 holds no copy of the curves" || fail "curves.h5 too big"
+"$PYTHON" - "$WORK/sh3/curves.h5" <<'PY' && pass "curves.h5 holds no copy of the curves" || fail "curves.h5 too big"
 import os, sys, h5py
 f = h5py.File(sys.argv[1], "r")
 data = sum(f[s]["log10_intensity"].size * 4 for s in ("train", "test"))
@@ -53,7 +53,7 @@ meta = len(f.attrs["config_yaml"])
 size = os.path.getsize(sys.argv[1])
 assert size < meta + 24000 + data // 2, (size, meta, data)
 PY
-/usr/bin/python3 - "$WORK/np1/curves.h5" <<'PY' && pass "h5py reads curves.h5" || fail "h5py check"
+"$PYTHON" - "$WORK/np1/curves.h5" <<'PY' && pass "h5py reads curves.h5" || fail "h5py check"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 y = f["train/log10_intensity"][...]
@@ -103,7 +103,7 @@ expect_exit 2 "begun with the torch simulator backend, this run uses cpu" "$SIM"
 expect_exit 2 "params.h5 is missing: run lnpsaxs-sample" "$SIM" --config "$CI" --run-dir "$WORK/empty"
 mkdir -p "$WORK/partial" && cp "$WORK/np1/params.h5" "$WORK/partial/params.h5.partial"
 h5ls "$WORK/partial/params.h5.partial" > /dev/null
-/usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'a'); f.attrs['complete']=0" "$WORK/partial/params.h5.partial"
+"$PYTHON" -c "import h5py,sys; f=h5py.File(sys.argv[1],'a'); f.attrs['complete']=0" "$WORK/partial/params.h5.partial"
 expect_exit 2 "params.h5 is incomplete" "$SIM" --config "$CI" --run-dir "$WORK/partial"
 sed 's/seed: 7/seed: 8/' "$CI" > "$WORK/other.yaml"
 expect_exit 2 "params.h5 was made under a different config" "$SIM" --config "$WORK/other.yaml" --run-dir "$WORK/np1"

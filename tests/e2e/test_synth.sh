@@ -16,7 +16,7 @@ for c in 1 3; do
   done
 done
 [ ! -e "$WORK/a/targets/case-2.h5" ] && pass "only the configured cases" || fail "case 2 made"
-/usr/bin/python3 - "$WORK/a/targets/case-1.h5" <<'PY' && pass "case-1.h5 holds curve, radii and ground truth" || fail "case-1 content"
+"$PYTHON" - "$WORK/a/targets/case-1.h5" <<'PY' && pass "case-1.h5 holds curve, radii and ground truth" || fail "case-1 content"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["complete"] == 1 and f.attrs["stage"] == "synth"

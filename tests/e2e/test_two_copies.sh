@@ -12,7 +12,6 @@
 SAMPLE="$LNPSAXS_BIN/lnpsaxs-sample"
 SIM="$LNPSAXS_BIN/lnpsaxs-simulate"
 STATUS="$LNPSAXS_BIN/lnpsaxs-status"
-H5COMPARE=(/usr/bin/python3 "$LNPSAXS_SRC/tests/pipeline/h5compare.py")
 ROUNDS=${LNPSAXS_TWO_COPIES_ROUNDS:-20}
 export OMP_NUM_THREADS=1
 

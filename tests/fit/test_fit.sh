@@ -36,7 +36,7 @@ grep -qE "gold_sphere: 12/12 restarts done in .* restart-steps/s" "$WORK/np1.log
   || fail "no final progress line"
 h5dump -p -H -d /params "$WORK/sh2/fits/gold_sphere/fits.h5" | grep -q VIRTUAL && pass "fits.h5 joins the shards with a VDS" \
   || fail "no VDS layout"
-/usr/bin/python3 - "$WORK/np1/fits/gold_sphere/fits.h5" "$WORK/np1/fits/gold_core_shell/fits.h5" <<'PY' \
+"$PYTHON" - "$WORK/np1/fits/gold_sphere/fits.h5" "$WORK/np1/fits/gold_core_shell/fits.h5" <<'PY' \
   && pass "fits.h5 follows the contract (attributes, shapes, types, boxes, masks)" || fail "fits.h5 contract"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
@@ -154,7 +154,7 @@ if [ -x "$LNPSAXS_BIN/lnpsaxs-train" ] && [ -x "$LNPSAXS_BIN/lnpsaxs-synth" ]; t
       > "$WORK/s4-$s.log" 2>&1 || fail "surrogate fit shard $s of 2, np2: $(cat "$WORK/s4-$s.log")"
   done
   same_rows "$R" "$WORK/chain4" case1_surrogate
-  /usr/bin/python3 - "$R/fits/case1_surrogate/fits.h5" <<'PY' && pass "surrogate fit: 10 parameters, m_q2 > m_q1, ground truth" || fail "surrogate fits.h5"
+  "$PYTHON" - "$R/fits/case1_surrogate/fits.h5" <<'PY' && pass "surrogate fit: 10 parameters, m_q2 > m_q1, ground truth" || fail "surrogate fits.h5"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 names = list(f.attrs["parameter_names"])

@@ -12,7 +12,7 @@
 # default [100, 500] A cuts the gold distribution ~1 SD below its mean.
 . "$(dirname "$0")/../e2e/lib.sh"
 FIT="$LNPSAXS_BIN/lnpsaxs-fit"
-REF="/usr/bin/python3 $LNPSAXS_SRC/tests/fit/sasmodels_ref.py"
+REF=("$PYTHON" "$LNPSAXS_SRC/tests/fit/sasmodels_ref.py")
 GOLD="$LNPSAXS_SRC/tests/data/au_86116_cosaxs.dat"
 export OMP_NUM_THREADS=1
 cat > "$WORK/gold.yaml" <<'YAML'
@@ -27,7 +27,7 @@ printf "execution:\n  threads: 1\n" > "$WORK/default.yaml"
 
 # best FITS: "m_r s_r rmse_log fitted_points loss" of the lowest-loss restart
 best() {
-  /usr/bin/python3 - "$1" <<'PY'
+  "$PYTHON" - "$1" <<'PY'
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 k = int(np.nanargmin(f["loss"][...]))
@@ -57,8 +57,8 @@ within "$m" 122.9 0.01 && within "$s" 30.4 0.02 && pass "gold composite: m_r $m,
   || fail "gold composite: m_r $m, s_r $s (want 122.9, 30.4)"
 
 read -r m s r n loss b <<<"$(gold gold_chi2 --loss chi2)"
-read -r sm ss sb <<<"$($REF fit-sphere "$GOLD" --q-min 0.002 --q-max 0.06 --nsigma 20 --npts 600 \
-  | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["m_r"], d["s_r"], d["background"])')"
+read -r sm ss sb <<<"$("${REF[@]}" fit-sphere "$GOLD" --q-min 0.002 --q-max 0.06 --nsigma 20 --npts 600 \
+  | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["m_r"], d["s_r"], d["background"])')"
 echo "gold, chi2: lnpsaxs m_r $m s_r $s background $b; sasmodels+bumps m_r $sm s_r $ss background $sb"
 within "$m" "$sm" 0.005 && within "$s" "$ss" 0.005 && pass "gold chi2 within 0.5 % of sasmodels+bumps LM (m_r $m vs $sm, s_r $s vs $ss)" \
   || fail "gold chi2: m_r $m vs $sm, s_r $s vs $ss"
@@ -69,18 +69,18 @@ sm_fit() {  # sm_fit NAME MODEL EXTRA...: fit WORK/NAME.dat
     "${@:3}" > "$WORK/$1.log" 2>&1 || fail "fit $1: $(tail -3 "$WORK/$1.log")"
   best "$WORK/sm/fits/$1/fits.h5"
 }
-$REF sphere-curve "$WORK/sphere.dat" --m 200 --s 30 > /dev/null || fail "sasmodels sphere curve"
+"${REF[@]}" sphere-curve "$WORK/sphere.dat" --m 200 --s 30 > /dev/null || fail "sasmodels sphere curve"
 read -r m s r n loss _ <<<"$(sm_fit sphere sphere)"
 within "$m" 200 0.01 && within "$s" 30 0.01 && pass "sasmodels sphere (200, 30) recovered: m_r $m, s_r $s" \
   || fail "sasmodels sphere: m_r $m, s_r $s (truth 200, 30)"
 # core_shell_sphere: log-normal core (mean 150, SD 15 A), shell 40 A, sld_core/sld_shell contrast 1.5
 # -> lnpsaxs m_r = 150 + 40, s_r = 15, shell_thickness 40, contrast 1.5 (tests/fit/sasmodels_ref.py).
-$REF core-shell-curve "$WORK/cs.dat" --m 150 --s 15 --d 40 --c 1.5 > /dev/null || fail "sasmodels core-shell curve"
+"${REF[@]}" core-shell-curve "$WORK/cs.dat" --m 150 --s 15 --d 40 --c 1.5 > /dev/null || fail "sasmodels core-shell curve"
 read -r m s r n loss d c <<<"$(sm_fit cs core_shell)"
 within "$m" 190 0.02 && within "$s" 15 0.02 && within "$d" 40 0.02 && within "$c" 1.5 0.02 \
   && pass "sasmodels core-shell recovered: m_r $m (190), s_r $s (15), d $d (40), contrast $c (1.5)" \
   || fail "sasmodels core-shell: m_r $m (190), s_r $s (15), d $d (40), contrast $c (1.5)"
-$REF sphere-curve "$WORK/smeared.dat" --m 180 --s 25 --dq-frac 0.05 > /dev/null || fail "sasmodels smeared curve"
+"${REF[@]}" sphere-curve "$WORK/smeared.dat" --m 180 --s 25 --dq-frac 0.05 > /dev/null || fail "sasmodels smeared curve"
 read -r m s r n loss _ <<<"$(sm_fit smeared sphere)"
 grep -q "dQ column" "$WORK/smeared.log" && within "$m" 180 0.01 && within "$s" 25 0.01 \
   && pass "Pinhole1D-smeared sphere (180, 25; dQ/q = 5 %) recovered: m_r $m, s_r $s" \

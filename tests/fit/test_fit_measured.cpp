@@ -4,7 +4,7 @@
 // reported, dQ is read from every format, pinhole smearing equals SasView's sasmodels Pinhole1D,
 // and the quadrature check raises K where the rule errs and reports the true K error.
 #include <ATen/ATen.h>
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 #include <unistd.h>
 
 #include <cmath>
@@ -26,6 +26,7 @@
 #include "target.h"
 
 #include "temp_dir.h"
+#include "test_python.h"
 
 namespace fs = std::filesystem;
 namespace fit = lnpsaxs::fit;
@@ -75,7 +76,8 @@ std::vector<double> dense_sphere(const std::vector<double>& q, double m, double 
 /// Runs the sasmodels reference script; returns its stdout.
 std::string sasmodels(const std::string& args, const fs::path& dir) {
   const std::string out = (dir / "sasmodels.json").string();
-  const std::string cmd = "/usr/bin/python3 " + kSrc + "/tests/fit/sasmodels_ref.py " + args + " > " + out;
+  const std::string cmd =
+      lnpsaxs::test::python() + " " + kSrc + "/tests/fit/sasmodels_ref.py " + args + " > " + out;
   const int rc = std::system(cmd.c_str());
   REQUIRE_MESSAGE(rc == 0, "failed: " << cmd << " (python3-sasmodels installed? tools/install-deps.sh)");
   std::ifstream in(out);

@@ -2,7 +2,7 @@
 // curve, rebuild the forward model from fits.h5 with ForwardModel::from_fit_output, and check that
 // it reproduces the stored final curves from the stored parameters.
 #include <ATen/ATen.h>
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 #include <unistd.h>
 
 #include <cmath>

@@ -4,7 +4,7 @@
 // by the multi-start optimiser; the best restart recovers (m_r, s_r) within 1 %. Also the data
 // preparation windows on the real gold file.
 #include <ATen/ATen.h>
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 #include <unistd.h>
 
 #include <cmath>

@@ -3,7 +3,7 @@
 // exactness), the K = 64 vs 256 quadrature bound of paper S6, autograd against finite
 // differences for all three models, the reparameterisations' bounds, and batch independence.
 #include <ATen/ATen.h>
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>

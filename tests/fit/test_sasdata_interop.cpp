@@ -10,12 +10,15 @@
 #include <vector>
 
 #include "lnpsaxs/saxs_data.h"
+#include "test_python.h"
 
 namespace fs = std::filesystem;
 namespace io = lnpsaxs::io;
 
 TEST_CASE("a file written by sasdata's NXcanSAS writer reads with the same q, I, sigma, dQ") {
-  if (std::system("/usr/bin/python3 -c 'import sasdata.file_converter.nxcansas_writer' 2>/dev/null") != 0) {
+  const std::string probe =
+      lnpsaxs::test::python() + " -c 'import sasdata.file_converter.nxcansas_writer' 2>/dev/null";
+  if (std::system(probe.c_str()) != 0) {
     MESSAGE("python3-sasdata not installed (tools/install-deps.sh): skipped");
     return;
   }
@@ -32,7 +35,7 @@ TEST_CASE("a file written by sasdata's NXcanSAS writer reads with the same q, I,
                            "d.xaxis('Q', '1/A'); d.yaxis('Intensity', '1/cm')\n"
                            "NXcanSASWriter().write([d], sys.argv[1])\n"
                            "np.savetxt(sys.argv[1] + '.txt', np.c_[q, i, 0.02 * i, 0.001 + 0.01 * q], fmt='%.17g')\n";
-  REQUIRE(std::system(("/usr/bin/python3 " + script + " " + h5).c_str()) == 0);
+  REQUIRE(std::system((lnpsaxs::test::python() + " " + script + " " + h5).c_str()) == 0);
   std::ifstream truth(h5 + ".txt");
   std::vector<double> q, in, s, dq;
   for (double a, b, c, e; truth >> a >> b >> c >> e;) {

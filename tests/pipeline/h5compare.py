@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Compare every dataset of two HDF5 files (virtual datasets are read through), ignoring attributes
 such as created_utc that differ between runs.
 

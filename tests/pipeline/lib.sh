@@ -2,7 +2,6 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 STATUS="$LNPSAXS_BIN/lnpsaxs-status"
 CI="$LNPSAXS_SRC/configs/ci.yaml"
-H5COMPARE=(/usr/bin/python3 "$LNPSAXS_SRC/tests/pipeline/h5compare.py")
 ALL_STAGES="sample simulate synth train fit analyze report"
 # Bit-identity of per-item results holds for equal threads per rank (run-local.sh and the SLURM jobs
 # of slurm/lib.sh both run one thread per rank then).
@@ -10,12 +9,11 @@ export OMP_NUM_THREADS=1
 # fit.targets name the gold curve relative to the repository root, which is where users run.
 cd "$LNPSAXS_SRC" || exit 1
 
-# targets CONFIG: the names of fit.targets, one per line.
-targets() { "$LNPSAXS_BIN/lnpsaxs-config" --config "$1" --get fit.targets | sed -n 's/^{name: \([^,]*\),.*/\1/p'; }
+# targets CONFIG: the names of the fit targets, one per line (lnpsaxs-config --fit-targets prints
+# NAME MODEL RESTARTS SOURCE per target, fit.batch members expanded).
+targets() { "$LNPSAXS_BIN/lnpsaxs-config" --config "$1" --fit-targets | awk '{ print $1 }'; }
 # target_model CONFIG NAME: surrogate, sphere or core_shell.
-target_model() {
-  "$LNPSAXS_BIN/lnpsaxs-config" --config "$1" --get fit.targets | sed -n "s/^{name: $2,.* model: \([^,]*\),.*/\1/p"
-}
+target_model() { "$LNPSAXS_BIN/lnpsaxs-config" --config "$1" --fit-targets | awk -v t="$2" '$1 == t { print $2 }'; }
 
 # all_complete CONFIG RUN LABEL: every stage complete for CONFIG (lnpsaxs-status --check), the
 # report rendered and naming every target.
@@ -37,7 +35,7 @@ all_complete() {
 # outputs_ok CONFIG RUN LABEL: the contract of every output file (attributes, shapes, finite values).
 outputs_ok() {
   local out
-  out=$(/usr/bin/python3 - "$1" "$2" "$LNPSAXS_BIN/lnpsaxs-config" <<'PY' 2>&1
+  out=$("$PYTHON" - "$1" "$2" "$LNPSAXS_BIN/lnpsaxs-config" <<'PY' 2>&1
 import subprocess, sys, h5py, numpy as np
 cfg, run, tool = sys.argv[1:4]
 get = lambda k: subprocess.run([tool, "--config", cfg, "--get", k], check=True, capture_output=True, text=True).stdout.strip()

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Writes N small synthetic SAXS curves of polydisperse spheres with known (m_r, s_r) plus noise.
 
   make_sphere_batch.py DIR N [--first K] [--seed S] [--noise F]

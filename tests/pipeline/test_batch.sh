@@ -20,7 +20,7 @@
 #     batch completes and results.csv and the log list it as skipped.
 . "$(dirname "$0")/lib.sh"
 RUN_LOCAL="$LNPSAXS_SRC/pipeline/run-local.sh"
-GEN=(/usr/bin/python3 "$LNPSAXS_SRC/tests/pipeline/make_sphere_batch.py")
+GEN=("$PYTHON" "$LNPSAXS_SRC/tests/pipeline/make_sphere_batch.py")
 D="$WORK/curves" R="$WORK/run" CFG="$WORK/batch.yaml"
 "${GEN[@]}" "$D" 40 || fail "make_sphere_batch.py failed"
 "${GEN[@]}" "$WORK/later" 1 --first 41 || fail "make_sphere_batch.py (file 41) failed"
@@ -56,7 +56,7 @@ grep -q "320 restarts of 40 target(s) in all; shard 1/2 holds global restarts 16
 n_shard_files=$(ls "$R"/fits/*/shard-*-of-0002.h5 | wc -l)
 [ "$n_shard_files" = 40 ] && pass "each target's restarts lie in one shard (40 shard files for 40 targets)" \
   || fail "$n_shard_files shard files for 40 targets"
-out=$(/usr/bin/python3 - "$R/results.csv" "$D/truth.csv" <<'PY' 2>&1
+out=$("$PYTHON" - "$R/results.csv" "$D/truth.csv" <<'PY' 2>&1
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 truth = {l.split(",")[0]: tuple(map(float, l.split(",")[1:])) for l in open(sys.argv[2]) if l.strip()}
@@ -78,7 +78,7 @@ PY
 ) && pass "results.csv: $out" || fail "results.csv: $out"
 
 # --- 2. SasView's loader reads every export ------------------------------------------------------------
-out=$(/usr/bin/python3 - "$R" <<'PY' 2>&1
+out=$("$PYTHON" - "$R" <<'PY' 2>&1
 import glob, os, sys, warnings, h5py, numpy as np
 warnings.simplefilter("ignore")
 from sasdata.dataloader.loader import Loader
@@ -131,7 +131,7 @@ if [ $slurm_ok = 1 ]; then
   }
   trap cleanup EXIT
   trap 'exit 143' TERM INT HUP
-  read -r ctld_port d_port < <(/usr/bin/python3 -c '
+  read -r ctld_port d_port < <("$PYTHON" -c '
 import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))

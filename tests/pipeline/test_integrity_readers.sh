@@ -36,7 +36,7 @@ FIT=("$BIN/lnpsaxs-fit" --config "$T" --run-dir "$R" --data "$GOLD" --model sphe
      --background --restarts 12 --steps 20 --name gold)
 for s in 0 1; do "${FIT[@]}" --shard $s --num-shards 2 > "$WORK/fit$s.log" 2>&1 || fail "fit shard $s: $(tail -2 "$WORK/fit$s.log")"; done
 [ -f "$R/fits/gold/fits.h5" ] && pass "fit of 2 shards joined" || fail "no fits.h5: $(tail -3 "$WORK/fit1.log")"
-/usr/bin/python3 - "$R/fits/gold/fits.h5" <<'PY' && pass "fits.h5 records the unit of q as an assumption (the gold file states none)" \
+"$PYTHON" - "$R/fits/gold/fits.h5" <<'PY' && pass "fits.h5 records the unit of q as an assumption (the gold file states none)" \
   || fail "fits.h5 lacks q_unit/q_unit_source"
 import sys, h5py
 a = h5py.File(sys.argv[1], "r").attrs
@@ -57,7 +57,7 @@ rm -rf "$R/fits/gold" && cp -r "$WORK/gold.bak" "$R/fits/gold"
   || fail "analyze: $(tail -3 "$WORK/an.log")"
 
 # --- the report refuses an analysis file with a virtual dataset over a missing source ------------
-/usr/bin/python3 - "$R/analysis/gold.h5" "$WORK/badrep" <<'PY'
+"$PYTHON" - "$R/analysis/gold.h5" "$WORK/badrep" <<'PY'
 import os, shutil, sys, h5py
 os.makedirs(sys.argv[2] + "/analysis")
 bad = sys.argv[2] + "/analysis/gold.h5"
@@ -67,7 +67,7 @@ with h5py.File(bad, "a") as f:
     lay[:] = h5py.VirtualSource("gone.h5", "x", shape=(4,))
     f.create_virtual_dataset("extra", lay, fillvalue=0)
 PY
-out=$(/usr/bin/python3 "$LNPSAXS_SRC/tools/report.py" "$WORK/badrep" 2>&1); rc=$?
+out=$("$PYTHON" "$LNPSAXS_SRC/tools/report.py" "$WORK/badrep" 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q "gone.h5 is missing" <<<"$out" && pass "report.py refuses an analysis file over a missing source" \
   || fail "report.py: exit $rc: $(tail -2 <<<"$out")"
 

@@ -134,7 +134,7 @@ all_complete "$SLOW" "$K" "after kill + rerun"
 for ds in /train/log10_intensity /test/log10_intensity /train/theta /test/theta /q; do
   h5diff "$WORK/ref/curves.h5" "$K/curves.h5" $ds > /dev/null || fail "h5diff $ds: killed+resumed run differs from the uninterrupted one"
 done && pass "h5diff: curves.h5 of the killed+resumed run = the uninterrupted run (curves, θ, q)"
-out=$(/usr/bin/python3 - "$K" <<'PY' 2>&1
+out=$("$PYTHON" - "$K" <<'PY' 2>&1
 import sys, h5py, numpy as np
 run = sys.argv[1]
 p, c = h5py.File(f"{run}/params.h5", "r"), h5py.File(f"{run}/curves.h5", "r")

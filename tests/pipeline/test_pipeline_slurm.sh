@@ -23,9 +23,9 @@
 # from squeue, scontrol show job and the jobcomp/filetxt log.
 . "$(dirname "$0")/lib.sh"
 for tool in slurmctld slurmd sbatch squeue scontrol; do
-  command -v $tool > /dev/null || { echo "SKIP: $tool not installed (tools/install-deps.sh installs slurm-wlm)"; exit 77; }
+  command -v $tool > /dev/null || skip "$tool not installed (tools/install-deps.sh installs slurm-wlm)"
 done
-[ "$(id -u)" = 0 ] || { echo "SKIP: the local SLURM runs its daemons as root"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "the local SLURM runs its daemons as root"
 FP="$LNPSAXS_SRC/slurm/full_pipeline.sh"
 SL="$WORK/slurm"
 cleanup() {
@@ -39,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP   # (a ctest timeout) through the EXIT trap: no daemon or job outlives the test
 # Two free ports, so that the test can run beside another local SLURM.
-read -r ctld_port d_port < <(/usr/bin/python3 -c '
+read -r ctld_port d_port < <("$PYTHON" -c '
 import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))

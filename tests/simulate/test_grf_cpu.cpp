@@ -29,8 +29,7 @@
 #include "sim_test_util.h"
 #include "simulator.h"
 
-#undef CHECK
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 
 namespace ph = lnpsaxs::physics;
 using lnpsaxs::sim::CpuOptions;

@@ -16,10 +16,7 @@
 #include "lnpsaxs/physics/form_factor.h"
 #include "sim_test_util.h"
 
-// LibTorch 1.13's c10/util/Logging.h defines a glog-style CHECK (fatal, uncounted) that silently
-// replaces doctest's: include doctest last, after dropping it.
-#undef CHECK
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 
 namespace ph = lnpsaxs::physics;
 using lnpsaxs::sim::analytic_homogeneous_curve;

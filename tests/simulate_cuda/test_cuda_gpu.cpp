@@ -25,8 +25,7 @@
 #include "lnpsaxs/errors.h"
 #include "../simulate/sim_test_util.h"
 
-#undef CHECK  // LibTorch's glog-style CHECK: doctest's must win (include doctest last)
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 
 using lnpsaxs::sim::CudaOptions;
 using lnpsaxs::sim::GrfSimulator;

@@ -16,10 +16,7 @@
 #include "lnpsaxs/sha256.h"
 #include "surrogate.h"
 
-// LibTorch's c10/util/Logging.h defines a glog-style CHECK that replaces doctest's: include doctest
-// last, after dropping it.
-#undef CHECK
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 
 namespace fs = std::filesystem;
 using lnpsaxs::surrogate::Metadata;

@@ -7,7 +7,7 @@ SAMPLE="$LNPSAXS_BIN/lnpsaxs-sample"
 SIM="$LNPSAXS_BIN/lnpsaxs-simulate"
 TRAIN="$LNPSAXS_BIN/lnpsaxs-train"
 CI="$LNPSAXS_SRC/configs/ci.yaml"
-PY=/usr/bin/python3
+PY=$PYTHON
 export OMP_NUM_THREADS=1
 
 "$SAMPLE" --config "$CI" --run-dir "$WORK/base" > "$WORK/base.log" 2>&1 \

@@ -14,8 +14,7 @@
 #include "surrogate.h"
 #include "trainer.h"
 
-#undef CHECK  // LibTorch's glog-style CHECK would replace doctest's
-#include <doctest/doctest.h>
+#include "doctest_torch.h"
 
 namespace fs = std::filesystem;
 using namespace lnpsaxs;

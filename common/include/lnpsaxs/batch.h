@@ -7,6 +7,7 @@
 // members. Each member is fingerprinted on its own (the record without `files`, its name and its
 // file), so adding a file to a glob leaves the other members' fits valid.
 #include <cstddef>
+#include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
@@ -47,6 +48,12 @@ std::vector<Member> members(const config::Config& cfg, bool check_files);
 /// returned in `skipped`). Without fit.batch_skip_bad, an unreadable member throws InputError with
 /// its one-line reason.
 std::vector<Member> members_to_fit(const config::Config& cfg, std::vector<Member>* skipped = nullptr);
+
+/// The restarts of a fit target (fit.targets record or fit.batch member) whose `restarts` is 0:
+/// fit.restarts_baseline for an analytic model (`surrogate` false), else fit.restarts_synthetic for
+/// a synth: target or fit.restarts_experimental for a measured one. The one rule: the fit stage
+/// (fit::restarts_for) and `lnpsaxs-config --fit-targets` both ask it.
+std::int64_t default_restarts(const config::Config& cfg, bool surrogate, bool synthetic);
 
 /// Identity text of member `m`'s definition: its record without `files`, plus its name and file.
 std::string member_canonical(const config::Config& cfg, const Member& m);

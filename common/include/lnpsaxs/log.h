@@ -23,27 +23,38 @@ using spdlog::warn;
 /// "1h06m", "3m12s", "45s" (for ETAs and elapsed times).
 std::string format_duration(double seconds);
 
-/// Progress of a long loop over `total` items, `already_done` of which were done before this run
-/// (a resumed stage). Call advance() as items finish; at most every `interval_s` seconds (and at
-/// the end) it logs items done/total, the rate of THIS run and the ETA. Only rank 0 should
-/// construct one with `enabled = true`; `advance` is cheap when disabled.
+/// Progress with an ETA of a long loop: the one reporter of every stage (items of the sharded
+/// loop, fit restarts, training epochs). Work is counted in the caller's unit (items,
+/// restart-steps, epochs): `total` units, `already_done` of them before this run (a resumed
+/// stage); rate and ETA count this run's work only. Either set_done() / finish() log the standard
+/// lines, or a stage with its own line calls update() and, when due() says so, logs it with rate(),
+/// elapsed() and eta(). Only rank 0 should construct one with `enabled = true`; every call is
+/// cheap when disabled.
 class Progress {
  public:
-  Progress(std::string what, std::int64_t total, std::int64_t already_done = 0, double interval_s = 5.0,
+  Progress(std::string what, std::int64_t total, std::int64_t already_done = 0, double interval_s = 10.0,
            bool enabled = true);
-  /// Adds `n` finished items (the caller's count, e.g. all ranks' items when known).
-  void advance(std::int64_t n);
-  /// Sets the finished count directly.
+  /// Sets the finished count (units, including `already_done`) and, at most every `interval_s`
+  /// seconds, logs "WHAT: D/T (P%), R items/s, elapsed E, ETA X".
   void set_done(std::int64_t done);
-  /// Logs the final line (count, elapsed time, mean rate).
+  /// Logs the final line "WHAT: D/T done in E (R items/s)" (once).
   void finish();
-  double rate() const;  ///< items per second in this run
+  /// Sets the finished count without logging (for a stage that writes its own line).
+  void update(std::int64_t done) { done_ = done; }
+  /// True when a line is due: `force`, or `interval_s` seconds since the last line. Restarts that
+  /// interval (last_interval() is then its length). Always false when disabled.
+  bool due(bool force = false);
+  double rate() const;           ///< units per second in this run
+  double eta() const;            ///< seconds left at rate(); negative when unknown
+  double elapsed() const;        ///< seconds since construction
+  double last_interval() const { return last_interval_; }  ///< seconds between the last two lines
+  bool enabled() const { return enabled_; }
 
  private:
   void report(bool final);
   std::string what_;
   std::int64_t total_, start_done_, done_;
-  double interval_s_;
+  double interval_s_, last_interval_ = 0;
   bool enabled_;
   std::chrono::steady_clock::time_point t0_, last_;
 };

@@ -32,7 +32,6 @@ struct Range {
   std::int64_t begin = 0;
   std::int64_t end = 0;
   std::int64_t size() const { return end - begin; }
-  bool contains(std::int64_t i) const { return i >= begin && i < end; }
 };
 
 /// Part `index` of `n` items split into `parts` contiguous blocks whose sizes differ by at most

@@ -15,6 +15,11 @@
 
 namespace lnpsaxs::io {
 
+/// The file name of shard `shard` of `num_shards` ("shard-0003-of-0008.h5"): the one spelling of
+/// the shard files of simulate (curves/), synth (targets/) and fit (fits/<target>/), which their
+/// join steps find again. Zero-padded to 4 digits (more digits past 9999).
+std::string shard_file_name(int shard, int num_shards);
+
 /// One per-item output dataset: /<group>/<name> with `row_len` values per item (1 → a 1-D
 /// dataset [items], else [items, row_len]), stored as float32 or float64.
 struct ItemOutput {

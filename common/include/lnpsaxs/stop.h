@@ -20,8 +20,6 @@ constexpr int kExitInterrupted = 3;
 
 /// Installs the handlers (idempotent).
 void install_stop_handlers();
-/// True once a stop signal arrived in this process.
-bool stop_requested_locally();
 /// Collective over `comm`: true on every rank if any rank got a stop signal.
 bool stop_requested(MPI_Comm comm);
 

@@ -47,12 +47,6 @@ double TruncatedLogNormal::quantile(double u) const {
   return std::clamp(std::exp(mu_ + sigma_ * phi_quantile(p)), a_, b_);
 }
 
-double TruncatedLogNormal::truncated_mean() const {
-  // E[R; A<R<B] = e^{μ+σ²/2} (Φ(β−σ) − Φ(α−σ)) / (Φ(β) − Φ(α)), α,β the standardised log bounds.
-  const double alpha = (std::log(a_) - mu_) / sigma_, beta = (std::log(b_) - mu_) / sigma_;
-  return std::exp(mu_ + 0.5 * sigma_ * sigma_) * (phi_cdf(beta - sigma_) - phi_cdf(alpha - sigma_)) / (fb_ - fa_);
-}
-
 TruncatedNormal::TruncatedNormal(double mean, double sd, double a, double b) : mean_(mean), sd_(sd), a_(a), b_(b) {
   if (!(sd > 0) || !(b > a)) throw InputError("truncated normal needs sd > 0 and A < B");
   fa_ = phi_cdf((a - mean) / sd);

@@ -71,7 +71,9 @@ LNPSAXS_HD std::uint32_t float_to_bits(float f) {
 #endif
 }
 
-/// Philox4x32-10 (Salmon et al., SC'11), bit-identical to sim::philox4x32_10.
+/// Philox4x32-10 (Salmon et al., SC'11): the simulator's one implementation, for the device, the
+/// cpu backend and the reference (sim::philox4x32_10 calls it); Random123's known-answer vectors
+/// are its tests.
 LNPSAXS_HD Words philox(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
                         std::uint32_t k0, std::uint32_t k1) {
   constexpr std::uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;

@@ -19,8 +19,6 @@ class TruncatedLogNormal {
   double cdf(double r) const;
   /// Inverse CDF: r with cdf(r) = u, u ∈ [0, 1]; clamped to [A, B].
   double quantile(double u) const;
-  /// Mean of the truncated distribution [Å] (closed form).
-  double truncated_mean() const;
 
  private:
   double m_, s_, a_, b_, mu_, sigma_, fa_, fb_;
