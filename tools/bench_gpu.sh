@@ -8,7 +8,7 @@
 # polydisperse nodes, extrapolate), BENCH_DEVICE (default 0), BENCH_TRAIN_CONFIG (config for the
 # surrogate rows, default configs/paper.yaml, whose execution.device is cuda).
 #
-# Simulator rows: lnpsaxs-bench-simulate-cuda (stages/simulate/cuda). Surrogate rows: taken from
+# Simulator rows: lnpsaxs-bench-simulate-cuda (models/simulator/cuda). Surrogate rows: taken from
 # lnpsaxs-bench-train / lnpsaxs-fit-bench when they are built and report them, else marked "not
 # measured". On a machine without a GPU (or a build without CUDA) it says so and exits 0.
 set -euo pipefail

@@ -13,13 +13,11 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
-namespace lnpsaxs::analysis {
+#include "forward_fn.h"
 
-/// Physical parameters [R, P] → log10 I_PI [R, n_q]; must be differentiable w.r.t. its input.
-using ForwardFn = std::function<at::Tensor(const at::Tensor&)>;
+namespace lnpsaxs::analysis {
 
 enum class JacobianMode { forward, reverse };
 JacobianMode jacobian_mode_from_string(const std::string& s);

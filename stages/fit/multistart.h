@@ -11,8 +11,8 @@
 #include <functional>
 #include <vector>
 
-#include "forward_model.h"
-#include "parameters.h"
+#include "models/forward/forward_model.h"
+#include "models/forward/parameters.h"
 #include "target.h"
 
 namespace lnpsaxs::fit {

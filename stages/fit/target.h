@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "parameters.h"
+#include "models/forward/parameters.h"
+#include "models/forward/quadrature.h"  // trapezoid_weights (the invariant window)
 
 namespace lnpsaxs {
 namespace config {
@@ -111,9 +112,6 @@ struct PreparedTarget {
 /// window point has an unusable σ (the message names the first such row).
 PreparedTarget prepare_target(const TargetSpec& spec, const std::vector<double>& grid,
                               const std::string& run_dir);
-
-/// Trapezoid weights c_i of ∫ f dq over grid points [begin, end): Σ c_i f(q_i). end − begin ≥ 2.
-std::vector<double> trapezoid_weights(const std::vector<double>& q, std::int64_t begin, std::int64_t end);
 
 }  // namespace fit
 }  // namespace lnpsaxs

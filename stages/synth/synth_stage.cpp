@@ -11,7 +11,7 @@
 #include "lnpsaxs/sharded_loop.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
-#include "simulate_stage.h"
+#include "models/simulator/from_config.h"
 
 namespace lnpsaxs::synth {
 namespace fs = std::filesystem;
@@ -160,12 +160,12 @@ void run(cli::StageContext& ctx) {
   }
   const std::vector<int> ids = cases_from_config(ctx.cfg);
   for (int id : ids) table_s2_case(id);  // unknown case → InputError before any work
-  simulate::validate_grid(ctx.cfg);
+  sim::validate_grid(ctx.cfg);
   const std::string shard_path = ctx.path(shard_file(ctx.opts.shard, ctx.opts.num_shards));
   if (ctx.needs_work(shard_path)) {
     const int threads = torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
-    const std::unique_ptr<sim::Simulator> sim_ptr = simulate::simulator_from_config(
-        ctx, simulate::grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), sim::Interior::grf, threads);
+    const std::unique_ptr<sim::Simulator> sim_ptr = sim::simulator_from_config(
+        ctx, sim::grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), sim::Interior::grf, threads);
     const sim::Simulator& simulator = *sim_ptr;
     if (ctx.root()) log::info("simulator: {}", simulator.description());
     const auto trunc = ctx.cfg.range("synth.truncation");

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "grf_simulator.h"
 #include "lnpsaxs/cli.h"
+#include "models/simulator/grf_types.h"
 
 namespace lnpsaxs::synth {
 

@@ -1,6 +1,7 @@
 #include "train_stage.h"
 
-#include <torch/torch.h>
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +20,7 @@
 #include "lnpsaxs/sha256.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 #include "trainer.h"
 
 namespace lnpsaxs::train {
@@ -172,13 +173,13 @@ std::pair<double, double> standardisation(const std::vector<float>& y) {
 std::vector<float> predict(const surrogate::Surrogate& model, const double* theta_unit, std::int64_t n) {
   const std::int64_t n_q = model.metadata().arch.n_q;
   std::vector<float> out(static_cast<std::size_t>(n * n_q));
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   constexpr std::int64_t kChunk = 1024;
   for (std::int64_t b = 0; b < n; b += kChunk) {
     const std::int64_t m = std::min(kChunk, n - b);
-    const torch::Tensor x = torch::from_blob(const_cast<double*>(theta_unit) + b * ParameterSpace::kDim,
-                                             {m, ParameterSpace::kDim}, torch::kDouble);
-    const torch::Tensor y = model.log10_intensity(x).to(torch::kCPU, torch::kFloat).contiguous();
+    const at::Tensor x = at::from_blob(const_cast<double*>(theta_unit) + b * ParameterSpace::kDim,
+                                       {m, ParameterSpace::kDim}, at::kDouble);
+    const at::Tensor y = model.log10_intensity(x).to(at::kCPU, at::kFloat).contiguous();
     std::copy(y.data_ptr<float>(), y.data_ptr<float>() + m * n_q, out.begin() + b * n_q);
   }
   return out;
@@ -284,12 +285,12 @@ void run(cli::StageContext& ctx) {
   const int threads = torchrt::configure_threads(cfg, ctx.mpi.local_size());
   surrogate::Surrogate model(meta, device, init_seed(settings.seed));
   Dataset data;
-  data.theta_unit = torch::from_blob(const_cast<double*>(train.theta_unit.data()), {n_train, ParameterSpace::kDim},
-                                     torch::kDouble)
-                        .to(device, torch::kFloat);
-  data.target = ((torch::from_blob(const_cast<float*>(train.log10.data()), {n_train, n_q}, torch::kFloat)
-                      .to(torch::kDouble) - meta.y_mean) / meta.y_std)
-                    .to(device, torch::kFloat);
+  data.theta_unit = at::from_blob(const_cast<double*>(train.theta_unit.data()),
+                                  {n_train, ParameterSpace::kDim}, at::kDouble)
+                        .to(device, at::kFloat);
+  data.target = ((at::from_blob(const_cast<float*>(train.log10.data()), {n_train, n_q}, at::kFloat)
+                      .to(at::kDouble) - meta.y_mean) / meta.y_std)
+                    .to(device, at::kFloat);
   Trainer trainer(model, data, settings, ctx.mpi.comm(), make_reducer(ctx, device));
 
   if (ctx.root()) {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "gradient_reducer.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 
 namespace lnpsaxs {
 namespace config {

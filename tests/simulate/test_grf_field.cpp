@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "grf_simulator.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/physics/form_factor.h"
 #include "sim_test_util.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "grf_simulator.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
 #include "sim_test_util.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "accuracy.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 #include "trainer.h"
 
 #undef CHECK  // LibTorch's glog-style CHECK would replace doctest's

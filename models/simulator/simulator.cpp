@@ -1,4 +1,4 @@
-#include "simulator.h"
+#include "models/simulator/simulator.h"
 
 // Per-operator ATen headers instead of <torch/torch.h> (this file compiles in seconds).
 #include <ATen/TensorOperators.h>
@@ -8,9 +8,10 @@
 #include <cmath>
 #include <utility>
 
-#include "grf_cpu.h"
-#include "grf_cuda.h"
 #include "lnpsaxs/errors.h"
+#include "models/simulator/cpu/grf_cpu.h"
+#include "models/simulator/cuda/grf_cuda.h"
+#include "models/simulator/grf_simulator.h"
 
 namespace lnpsaxs::sim {
 namespace {

@@ -1,4 +1,4 @@
-#include "grf_simulator.h"
+#include "models/simulator/grf_simulator.h"
 
 // Per-operator ATen headers instead of <torch/torch.h>: this file compiles in a few seconds.
 #include <ATen/Parallel.h>

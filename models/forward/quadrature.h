@@ -18,4 +18,8 @@ struct GaussLegendre {
 /// The K-node rule on [0, 1] (see GaussLegendre).
 GaussLegendre gauss_legendre_unit(std::int64_t k);
 
+/// Trapezoid weights c_i of ∫ f dq over grid points [begin, end): Σ c_i f(q_i) (the Porod
+/// invariant window). end − begin ≥ 2, else InputError.
+std::vector<double> trapezoid_weights(const std::vector<double>& q, std::int64_t begin, std::int64_t end);
+
 }  // namespace lnpsaxs::fit

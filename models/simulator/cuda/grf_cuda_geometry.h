@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "grf_cuda_noise.h"  // LNPSAXS_HD
+#include "models/simulator/cuda/grf_cuda_noise.h"  // LNPSAXS_HD
 
 namespace lnpsaxs::sim::grf_geometry {
 

@@ -3,7 +3,7 @@
 // (grf_cuda_noise.h, grf_cuda_geometry.h, grf_cuda_host.h); the grid/q/structure checks and the
 // radial weights come from a CPU reference GrfSimulator with a homogeneous interior, exactly as
 // in the CUDA backend's host glue, so all three backends share them.
-#include "grf_cpu.h"
+#include "models/simulator/cpu/grf_cpu.h"
 
 #include <ATen/core/Tensor.h>
 #include <fcntl.h>
@@ -30,10 +30,10 @@
 #define LNPSAXS_OMP(x)
 #endif
 
-#include "grf_cuda_geometry.h"
-#include "grf_cuda_host.h"
-#include "grf_cuda_noise.h"
-#include "grf_simulator.h"
+#include "models/simulator/cuda/grf_cuda_geometry.h"
+#include "models/simulator/cuda/grf_cuda_host.h"
+#include "models/simulator/cuda/grf_cuda_noise.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
 #include "lnpsaxs/physics/form_factor.h"

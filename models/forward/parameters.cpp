@@ -1,4 +1,4 @@
-#include "parameters.h"
+#include "models/forward/parameters.h"
 
 #include <algorithm>
 #include <cmath>

@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "grf_cuda_engine.h"
-#include "grf_cuda_geometry.h"
-#include "grf_cuda_noise.h"
+#include "models/simulator/cuda/grf_cuda_engine.h"
+#include "models/simulator/cuda/grf_cuda_geometry.h"
+#include "models/simulator/cuda/grf_cuda_noise.h"
 #include "lnpsaxs/errors.h"
 
 namespace lnpsaxs::sim {

@@ -1,7 +1,7 @@
 // The CUDA simulator backend in a build without CUDA: every entry point throws
 // lnpsaxs::NotCompiled (exit code 2 in a stage: asking for `simulate.backend: cuda` is a choice
 // the user can change). cuda_backend_compiled() says so without throwing.
-#include "grf_cuda.h"
+#include "models/simulator/cuda/grf_cuda.h"
 #include "lnpsaxs/errors.h"
 
 namespace lnpsaxs::sim {

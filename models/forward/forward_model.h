@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-#include "parameters.h"
+#include "models/forward/parameters.h"
 
 namespace lnpsaxs::surrogate {
 class Surrogate;

@@ -1,4 +1,4 @@
-#include "forward_model.h"
+#include "models/forward/forward_model.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -15,12 +15,9 @@
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
 #include "lnpsaxs/param_space.h"
-#include "quadrature.h"
-#include "target.h"
+#include "models/forward/quadrature.h"
 
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
-#include "surrogate.h"
-#endif
+#include "models/surrogate/surrogate.h"
 
 namespace lnpsaxs::fit {
 namespace {
@@ -215,7 +212,6 @@ ForwardModel::ForwardModel(ForwardSetup setup) {
     throw InputError("forward model: dtype must be float32 or float64");
   if (!(s.data_invariant > 0)) throw InputError("forward model: the data invariant must be > 0");
   if (s.model == Model::surrogate) {
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
     if (!s.surrogate) throw InputError("forward model: the surrogate model needs a loaded surrogate");
     const surrogate::Metadata& meta = s.surrogate->metadata();
     if (meta.q.size() != s.q.size()) {
@@ -241,9 +237,6 @@ ForwardModel::ForwardModel(ForwardSetup setup) {
     impl->box_lower = meta.box.lower();
     for (int j = 0; j < ParameterSpace::kDim; ++j)
       impl->box_span.push_back(std::max(meta.box[j].span(), 1e-12));
-#else
-    throw NotCompiled("the surrogate forward model (stages/train: lnpsaxs_surrogate)");
-#endif
   }
   Boxes unused;
   impl->names = Layout(s.model, s.background, unused).names();
@@ -362,7 +355,6 @@ std::int64_t ForwardModel::n_q() const { return static_cast<std::int64_t>(impl_-
 std::int64_t ForwardModel::n_parameters() const { return static_cast<std::int64_t>(impl_->names.size()); }
 std::vector<std::string> ForwardModel::parameter_names() const { return impl_->names; }
 
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
 namespace {
 /// Rows per surrogate call. BLAS picks its kernels (and so its rounding) by matrix shape, so a
 /// restart's rows would round differently when it is alone in a batch (K rows) than when it shares
@@ -386,13 +378,11 @@ at::Tensor fixed_chunk_log10_intensity(const surrogate::Surrogate& net, const at
   return at::cat(parts).slice(0, 0, n);
 }
 }  // namespace
-#endif
 
 at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std::int64_t e) const {
   const RadiusQuadrature rq = truncated_lognormal_nodes(p.select(1, 0), p.select(1, 1), s.truncation_lower,
                                                         s.truncation_upper, s.nodes, s.rule);
   if (s.model == Model::surrogate) {
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
     const auto dev = s.surrogate->device();
     const at::Tensor lo = at::tensor(box_lower, at::TensorOptions().dtype(at::kDouble)).to(dev);
     const at::Tensor span = at::tensor(box_span, at::TensorOptions().dtype(at::kDouble)).to(dev);
@@ -417,11 +407,6 @@ at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std:
     }
     const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta).slice(1, b, e).reshape({r, k, e - b});
     return at::logsumexp(y * kLn10 + lw, 1).to(s.device, s.dtype);
-#else
-    (void)b;
-    (void)e;
-    throw NotCompiled("the surrogate forward model");
-#endif
   }
   if (sphere_table.defined()) {  // fixed nodes: Ī = w @ table
     return at::log(at::matmul(rq.weight.to(s.device, s.dtype), sphere_table.slice(1, b, e)));
@@ -527,13 +512,9 @@ ForwardModel ForwardModel::from_fit_output(const std::string& fits_h5, const std
     throw InputError(fits_h5 + ": not a fit output of lnpsaxs-fit (" + e.what() + ")");
   }
   s.device = device;
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
   if (s.model == Model::surrogate) {
     s.surrogate = std::make_shared<const surrogate::Surrogate>(surrogate::Surrogate::load(run_dir, device));
   }
-#else
-  (void)run_dir;
-#endif
   return ForwardModel(std::move(s));
 }
 

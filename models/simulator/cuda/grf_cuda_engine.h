@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-#include "grf_cuda.h"
+#include "models/simulator/cuda/grf_cuda.h"
 
 namespace lnpsaxs::sim::cuda_detail {
 

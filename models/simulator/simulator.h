@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "grf_simulator.h"
+#include "models/simulator/grf_types.h"
 
 namespace lnpsaxs::sim {
 

@@ -1,5 +1,5 @@
 // The DCT residual-MLP surrogate (reference-model.md §4.2–4.3; design.md "Method defaults").
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>

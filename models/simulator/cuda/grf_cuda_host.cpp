@@ -1,9 +1,9 @@
-#include "grf_cuda_host.h"
+#include "models/simulator/cuda/grf_cuda_host.h"
 
 #include <cmath>
 
-#include "grf_cuda_geometry.h"
-#include "grf_cuda_noise.h"
+#include "models/simulator/cuda/grf_cuda_geometry.h"
+#include "models/simulator/cuda/grf_cuda_noise.h"
 #include "lnpsaxs/errors.h"
 
 namespace lnpsaxs::sim::cuda_host {

@@ -3,7 +3,7 @@
 // structure checks and the radial-average weights, so both backends share them bit for bit) and
 // hands plain tables to the device engine (grf_cuda.cu). Compiled only when CUDA is enabled;
 // grf_cuda_stub.cpp replaces it otherwise.
-#include "grf_cuda.h"
+#include "models/simulator/cuda/grf_cuda.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -11,9 +11,9 @@
 #include <sstream>
 #include <utility>
 
-#include "grf_cuda_engine.h"
-#include "grf_cuda_host.h"
-#include "grf_simulator.h"
+#include "models/simulator/cuda/grf_cuda_engine.h"
+#include "models/simulator/cuda/grf_cuda_host.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
 

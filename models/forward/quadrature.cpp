@@ -1,4 +1,4 @@
-#include "quadrature.h"
+#include "models/forward/quadrature.h"
 
 #include <cmath>
 #include <string>
@@ -46,6 +46,17 @@ GaussLegendre gauss_legendre_unit(std::int64_t k) {
     g.weight[n - 1 - i] = 1.0 / ((1.0 - x * x) * dp * dp);  // w^GL/2 = 1/((1 - x^2) P_n'(x)^2)
   }
   return g;
+}
+
+std::vector<double> trapezoid_weights(const std::vector<double>& q, std::int64_t begin, std::int64_t end) {
+  if (end - begin < 2) throw InputError("trapezoid rule needs at least 2 points");
+  std::vector<double> c(static_cast<std::size_t>(end - begin), 0.0);
+  for (std::int64_t i = begin; i + 1 < end; ++i) {
+    const double h = 0.5 * (q[static_cast<std::size_t>(i + 1)] - q[static_cast<std::size_t>(i)]);
+    c[static_cast<std::size_t>(i - begin)] += h;
+    c[static_cast<std::size_t>(i + 1 - begin)] += h;
+  }
+  return c;
 }
 
 }  // namespace lnpsaxs::fit
