@@ -366,6 +366,20 @@ void validate_grf_spectrum(const Structure& s) {
     if (!(v > 0.0) || !finite(v)) fail(cat("structure: ", name, " must be > 0 Å⁻¹, got ", v));
 }
 
+void require_shared_field(const std::vector<Structure>& particles, std::size_t n_keys, bool grf) {
+  if (particles.empty()) fail("simulation: no particles given");
+  if (n_keys == 0) fail("simulation: zero realisations requested (n_realisations must be >= 1)");
+  if (!grf) return;
+  const Structure& s0 = particles.front();
+  for (std::size_t k = 1; k < particles.size(); ++k) {
+    const Structure& s = particles[k];
+    if (s.w != s0.w || s.m_q1 != s0.m_q1 || s.m_q2 != s0.m_q2 || s.s_q1 != s0.s_q1 || s.s_q2 != s0.s_q2)
+      fail(cat("mean_intensities: the particles must share the GRF spectrum (w, m_q1, m_q2, s_q1, s_q2); particle ",
+               k, " has w = ", s.w, ", m_q1 = ", s.m_q1, ", m_q2 = ", s.m_q2, ", s_q1 = ", s.s_q1, ", s_q2 = ", s.s_q2,
+               " (particle 0: w = ", s0.w, ", ...)"));
+  }
+}
+
 std::vector<float> spectral_filter_table(std::int64_t n, double delta_q_3d, const Structure& s) {
   const std::int64_t r2_max = 3 * (n / 2) * (n / 2);
   std::vector<float> table(static_cast<std::size_t>(r2_max + 1), 0.0f);  // [0] = DC = 0

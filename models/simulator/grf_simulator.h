@@ -58,6 +58,11 @@ at::Tensor white_noise(std::int64_t n, std::uint64_t key);
 /// m_q1, m_q2, s_q1, s_q2 > 0 and finite. Throws lnpsaxs::InputError naming the value.
 void validate_grf_spectrum(const Structure& s);
 
+/// The checks every backend's mean_intensities makes before simulating particles that share one
+/// field: at least one particle and one key, and (for a GRF interior) the same spectrum (w, m_q1,
+/// m_q2, s_q1, s_q2) for every particle. Throws lnpsaxs::InputError naming the first offender.
+void require_shared_field(const std::vector<Structure>& particles, std::size_t n_keys, bool grf);
+
 /// √P(Δq_3D·√k²) for every integer k² ∈ [0, 3·(N/2)²], float32 (P evaluated in double, then
 /// rounded), entry 0 (DC) = 0: the table every backend's spectral filter looks up by the integer
 /// |k|² of a mode. Δq_3D = 2π/(N·Δx) [Å⁻¹]. Does not validate s.

@@ -97,8 +97,9 @@ double max_abs_log10_diff(const std::vector<double>& a, const std::vector<double
 
 TEST_CASE("cpu: noise spectrum equals the CUDA backend's host twin bit for bit") {
   // N % 4 == 0 and N % 4 == 2 (the last Philox block of a row then holds two modes), keys using
-  // the high 32 bits.
-  for (const std::int64_t n : {16, 18, 48}) {
+  // the high 32 bits; N = 48 and 130 also run the AVX2 path (16 Philox blocks at a time, then a
+  // scalar tail) where the CPU has it, 130 with a padded plane stride.
+  for (const std::int64_t n : {16, 18, 48, 130}) {
     const GrfSimulatorCpu sim(grid(n, 10.0, 2 * n), {0.05}, Interior::grf, CpuOptions{2, ""});
     for (const std::uint64_t key :
          {std::uint64_t{1}, std::uint64_t{0xDEADBEEF12345678ull}, ~std::uint64_t{0}}) {

@@ -8,6 +8,9 @@
 #include <ATen/core/Tensor.h>
 #include <fcntl.h>
 #include <fftw3.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -222,15 +225,192 @@ LNPSAXS_VECTOR_CLONES void logistic_column(const float* __restrict g, float* __r
   for (std::int64_t z = 0; z < n; ++z) v[z] = half_tanh(g[z] * scale);
 }
 
-/// The general-mode noise of `count` consecutive Philox blocks from `first`: block b gives the
-/// modes l = 2p, 2p + 1 of its row (gn::slot_normals), × s, as floats z[4b … 4b + 3].
-LNPSAXS_VECTOR_CLONES void noise_blocks(float* __restrict z, std::uint64_t key, std::uint64_t first,
-                                        std::int64_t count, float scale) {
+// ---- Philox words: AVX2, 8 blocks per vector (the integer twin of gn::block_words) ---------------
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define LNPSAXS_PHILOX_AVX2 1
+
+/// One Philox4x32-10 round on 8 lanes: lo and hi of the 32 × 32 → 64-bit products from vpmuludq on
+/// the even and the odd lanes; the round keys are the same for every lane (one key), so they stay
+/// scalar (broadcast).
+struct Philox8 {
+  __m256i c0, c1, c2, c3;
+};
+__attribute__((target("avx2"), always_inline)) inline void philox_round(Philox8& x, __m256i m0, __m256i m1,
+                                                                        std::uint32_t k0, std::uint32_t k1) {
+  const __m256i pe0 = _mm256_mul_epu32(x.c0, m0), po0 = _mm256_mul_epu32(_mm256_srli_epi64(x.c0, 32), m0);
+  const __m256i pe1 = _mm256_mul_epu32(x.c2, m1), po1 = _mm256_mul_epu32(_mm256_srli_epi64(x.c2, 32), m1);
+  const __m256i hi0 = _mm256_blend_epi32(_mm256_srli_epi64(pe0, 32), po0, 0xAA);
+  const __m256i lo0 = _mm256_blend_epi32(pe0, _mm256_slli_epi64(po0, 32), 0xAA);
+  const __m256i hi1 = _mm256_blend_epi32(_mm256_srli_epi64(pe1, 32), po1, 0xAA);
+  const __m256i lo1 = _mm256_blend_epi32(pe1, _mm256_slli_epi64(po1, 32), 0xAA);
+  x.c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x.c1), _mm256_set1_epi32(static_cast<int>(k0)));
+  x.c1 = lo1;
+  x.c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x.c3), _mm256_set1_epi32(static_cast<int>(k1)));
+  x.c3 = lo0;
+}
+
+/// Words w[4b + k] of the 8 blocks in lanes b = 0 … 7 of x ([word][block] → [block][word]).
+__attribute__((target("avx2"), always_inline)) inline void store_words(std::uint32_t* w, const Philox8& x) {
+  const __m256i t0 = _mm256_unpacklo_epi32(x.c0, x.c1), t1 = _mm256_unpackhi_epi32(x.c0, x.c1);
+  const __m256i t2 = _mm256_unpacklo_epi32(x.c2, x.c3), t3 = _mm256_unpackhi_epi32(x.c2, x.c3);
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);  // blocks 0|4, 1|5
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);  // blocks 2|6, 3|7
+  auto* out = reinterpret_cast<__m256i*>(w);
+  _mm256_storeu_si256(out + 0, _mm256_permute2x128_si256(u0, u1, 0x20));
+  _mm256_storeu_si256(out + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
+  _mm256_storeu_si256(out + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
+  _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
+}
+
+/// Philox4x32-10 of the 16 consecutive blocks first … first + 15 (their low counter words must not
+/// wrap) as words w[4b + k], exactly as gn::block_words gives them. Two independent sets of 8 lanes
+/// per round hide the multiply latency.
+__attribute__((target("avx2"))) void philox16_avx2(std::uint32_t* w, std::uint64_t key, std::uint64_t first) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  const __m256i lo = _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(first)));
+  const __m256i hi = _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(first >> 32)));
+  const __m256i stream = _mm256_set1_epi32(static_cast<int>(gn::kSpectralStream));
+  Philox8 a{_mm256_add_epi32(lo, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), hi, stream, _mm256_setzero_si256()};
+  Philox8 b{_mm256_add_epi32(lo, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)), hi, stream,
+            _mm256_setzero_si256()};
+  std::uint32_t k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
+  for (int round = 0; round < 10; ++round) {
+    philox_round(a, m0, m1, k0, k1);
+    philox_round(b, m0, m1, k0, k1);
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  store_words(w, a);
+  store_words(w + 32, b);
+}
+
+/// Box–Muller on 8 lanes: gn::normal_pair(a, b) for each lane, the same IEEE operations in the same
+/// order (no FMA), so the bits equal the scalar function's. uint32 → float is not an AVX2
+/// instruction: float(a >> 16)·2¹⁶ + float(a & 0xFFFF) is the same correctly rounded value (both
+/// terms exact, one rounding).
+struct Normal8 {
+  __m256 z0, z1;
+};
+__attribute__((target("avx2"), always_inline)) inline Normal8 normal_pair8(__m256i a, __m256i b) {
+#define ps(v) _mm256_set1_ps(v)
+#define epi(v) _mm256_set1_epi32(static_cast<int>(v))
+  const __m256 one = ps(1.0f);
+  const __m256 af = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(a, 16)), ps(65536.0f)),
+                                  _mm256_cvtepi32_ps(_mm256_and_si256(a, epi(0xFFFFu))));
+  const __m256 u = _mm256_add_ps(_mm256_mul_ps(af, ps(2.3283064365386963e-10f)), ps(1.1641532182693481e-10f));
+  const __m256i ub = _mm256_castps_si256(u);
+  __m256i mb = _mm256_or_si256(_mm256_and_si256(ub, epi(0x007FFFFFu)), epi(0x3F800000u));
+  __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(ub, 23), epi(127u));
+  const __m256i big = _mm256_cmpgt_epi32(mb, epi(0x3FB504F3u));  // m > √2 (all ones): m/2, e + 1
+  mb = _mm256_sub_epi32(mb, _mm256_and_si256(big, epi(1u << 23)));
+  e = _mm256_sub_epi32(e, big);
+  const __m256 m = _mm256_castsi256_ps(mb);
+  const __m256 s = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
+  const __m256 s2 = _mm256_mul_ps(s, s);
+  __m256 t = _mm256_mul_ps(s2, ps(1.0f / 9));
+  t = _mm256_mul_ps(s2, _mm256_add_ps(ps(1.0f / 7), t));
+  t = _mm256_mul_ps(s2, _mm256_add_ps(ps(1.0f / 5), t));
+  t = _mm256_mul_ps(s2, _mm256_add_ps(ps(1.0f / 3), t));
+  const __m256 ln_m = _mm256_mul_ps(_mm256_mul_ps(ps(2.0f), s), _mm256_add_ps(one, t));
+  const __m256 r2 =
+      _mm256_mul_ps(ps(-2.0f), _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(e), ps(0.693147180559945f)), ln_m));
+  const __m256 r = _mm256_sqrt_ps(r2);
+  const __m256i k = _mm256_srli_epi32(b, 30);
+  const __m256 f = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, epi(0x3FFFFFFFu))), ps(0.5f)),
+                                 ps(9.313225746154785e-10f));
+  const __m256 ph = _mm256_mul_ps(_mm256_sub_ps(f, ps(0.5f)), ps(1.5707963267948966f));
+  const __m256 p2 = _mm256_mul_ps(ph, ph);
+  __m256 a5 = _mm256_mul_ps(p2, ps(1.0f / 362880));
+  a5 = _mm256_mul_ps(p2, _mm256_sub_ps(ps(1.0f / 5040), a5));
+  a5 = _mm256_mul_ps(p2, _mm256_sub_ps(ps(1.0f / 120), a5));
+  a5 = _mm256_mul_ps(p2, _mm256_sub_ps(ps(1.0f / 6), a5));
+  const __m256 sn = _mm256_mul_ps(ph, _mm256_sub_ps(one, a5));
+  __m256 c6 = _mm256_mul_ps(p2, ps(1.0f / 3628800));
+  c6 = _mm256_mul_ps(p2, _mm256_sub_ps(ps(1.0f / 40320), c6));
+  c6 = _mm256_mul_ps(p2, _mm256_sub_ps(ps(1.0f / 720), c6));
+  c6 = _mm256_mul_ps(p2, _mm256_sub_ps(ps(1.0f / 24), c6));
+  c6 = _mm256_mul_ps(p2, _mm256_sub_ps(ps(0.5f), c6));
+  const __m256 cs = _mm256_sub_ps(one, c6);
+  const __m256 c45 = _mm256_mul_ps(ps(0.70710678118654752f), _mm256_sub_ps(cs, sn));
+  const __m256 s45 = _mm256_mul_ps(ps(0.70710678118654752f), _mm256_add_ps(cs, sn));
+  const __m256 odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(k, epi(1u)), epi(1u)));
+  const __m256 sign = _mm256_castsi256_ps(epi(0x80000000u));
+  const __m256 neg_x =
+      _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpeq_epi32(k, epi(1u)), _mm256_cmpeq_epi32(k, epi(2u))));
+  const __m256 neg_y = _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, epi(1u)));
+  const __m256 x = _mm256_xor_ps(_mm256_blendv_ps(c45, s45, odd), _mm256_and_ps(neg_x, sign));
+  const __m256 y = _mm256_xor_ps(_mm256_blendv_ps(s45, c45, odd), _mm256_and_ps(neg_y, sign));
+  return {_mm256_mul_ps(r, x), _mm256_mul_ps(r, y)};
+#undef ps
+#undef epi
+}
+
+/// The noise of the 16 Philox blocks first … first + 15 (low counter words must not wrap), all in
+/// registers: words w[4b + k] (as gn::block_words) and z[4b … 4b + 3] = (z₀, z₁) of words 0, 1 and
+/// of words 2, 3, × scale (as noise_from_words), bit for bit.
+__attribute__((target("avx2"))) void noise16_avx2(float* z, std::uint32_t* w, std::uint64_t key,
+                                                   std::uint64_t first, float scale) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  const __m256i lo = _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(first)));
+  const __m256i hi = _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(first >> 32)));
+  const __m256i stream = _mm256_set1_epi32(static_cast<int>(gn::kSpectralStream));
+  Philox8 x[2] = {
+      {_mm256_add_epi32(lo, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), hi, stream, _mm256_setzero_si256()},
+      {_mm256_add_epi32(lo, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)), hi, stream, _mm256_setzero_si256()}};
+  std::uint32_t k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
+  for (int round = 0; round < 10; ++round) {
+    philox_round(x[0], m0, m1, k0, k1);
+    philox_round(x[1], m0, m1, k0, k1);
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (int h = 0; h < 2; ++h) {
+    store_words(w + 32 * h, x[h]);
+    const Normal8 a = normal_pair8(x[h].c0, x[h].c1), b = normal_pair8(x[h].c2, x[h].c3);
+    const Philox8 out{_mm256_castps_si256(_mm256_mul_ps(a.z0, sc)), _mm256_castps_si256(_mm256_mul_ps(a.z1, sc)),
+                      _mm256_castps_si256(_mm256_mul_ps(b.z0, sc)), _mm256_castps_si256(_mm256_mul_ps(b.z1, sc))};
+    store_words(reinterpret_cast<std::uint32_t*>(z + 32 * h), out);
+  }
+}
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+#endif
+
+/// The words of Philox blocks first … first + count − 1 under `key`: w[4p + k] =
+/// gn::block_words(key, first + p).w[k] (AVX2 where the CPU has it, the scalar function otherwise:
+/// the same integers either way).
+void philox_words(std::uint32_t* w, std::uint64_t key, std::uint64_t first, std::int64_t count) {
+  std::int64_t p = 0;
+#if defined(LNPSAXS_PHILOX_AVX2)
+  if (cpu_has_avx2()) {
+    for (; p + 16 <= count; p += 16) {
+      const std::uint64_t b = first + static_cast<std::uint64_t>(p);
+      if (static_cast<std::uint32_t>(b) > 0xFFFFFFEFu) break;  // the low word wraps inside: scalar
+      philox16_avx2(w + 4 * p, key, b);
+    }
+  }
+#endif
+  for (; p < count; ++p) {
+    const gn::Words x = gn::block_words(key, first + static_cast<std::uint64_t>(p));
+    std::memcpy(w + 4 * p, x.w, sizeof x.w);
+  }
+}
+
+/// The general-mode noise from `count` Philox blocks' words (philox_words): block b gives the modes
+/// l = 2p, 2p + 1 of its row (gn::slot_normals), × s, as floats z[4b … 4b + 3].
+LNPSAXS_VECTOR_CLONES void noise_from_words(float* __restrict z, const std::uint32_t* __restrict w,
+                                            std::int64_t count, float scale) {
   LNPSAXS_OMP(simd)
   for (std::int64_t p = 0; p < count; ++p) {
-    const gn::Words w = gn::block_words(key, first + static_cast<std::uint64_t>(p));
-    const gn::Normal2 a = gn::normal_pair(w.w[0], w.w[1]);
-    const gn::Normal2 b = gn::normal_pair(w.w[2], w.w[3]);
+    const gn::Normal2 a = gn::normal_pair(w[4 * p], w[4 * p + 1]);
+    const gn::Normal2 b = gn::normal_pair(w[4 * p + 2], w[4 * p + 3]);
     z[4 * p] = a.z0 * scale;
     z[4 * p + 1] = a.z1 * scale;
     z[4 * p + 2] = b.z0 * scale;
@@ -254,52 +434,85 @@ double sum4(const float* x, std::int64_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
+/// Words w[4p + k] and general-mode noise z[4p … 4p + 3] of the Philox blocks first … first +
+/// count − 1 (philox_words, then noise_from_words; the AVX2 path does both in registers, 16 blocks
+/// at a time, with the same bits).
+void noise_and_words(float* z, std::uint32_t* w, std::uint64_t key, std::uint64_t first, std::int64_t count,
+                     float scale) {
+  std::int64_t p = 0;
+#if defined(LNPSAXS_PHILOX_AVX2)
+  if (cpu_has_avx2()) {
+    for (; p + 16 <= count; p += 16) {
+      const std::uint64_t b = first + static_cast<std::uint64_t>(p);
+      if (static_cast<std::uint32_t>(b) > 0xFFFFFFEFu) break;  // the low word wraps inside: scalar
+      noise16_avx2(z + 4 * p, w + 4 * p, key, b, scale);
+    }
+  }
+#endif
+  philox_words(w + 4 * p, key, first + static_cast<std::uint64_t>(p), count - p);
+  noise_from_words(z + 4 * p, w + 4 * p, count - p, scale);
+}
+
+/// One half-spectrum row: o[2l], o[2l + 1] = z[2l], z[2l + 1] × table[k2_row + l²] for l ≤ N/2
+/// (table null: a copy); returns the row's Parseval sum |o_0|² + |o_{N/2}|² + 2·Σ_{0<l<N/2} |o_l|²
+/// (the planes l = 0 and N/2 count once, the others twice: gn::mode_multiplicity), in double, the
+/// interior sum in four interleaved partial sums (l − 1 mod 4; a tail into the first) combined as
+/// (s0 + s1) + (s2 + s3): a fixed order whatever the compiler vectorises.
+LNPSAXS_VECTOR_CLONES double filter_row(float* __restrict o, const float* __restrict z,
+                                        const float* __restrict table, std::int64_t k2_row, std::int64_t n) {
+  const std::int64_t nh = n / 2 + 1;
+  if (table != nullptr) {
+    const float* t = table + k2_row;
+    LNPSAXS_OMP(simd)
+    for (std::int64_t l = 0; l < nh; ++l) {
+      const float f = t[l * l];
+      o[2 * l] = z[2 * l] * f;
+      o[2 * l + 1] = z[2 * l + 1] * f;
+    }
+  } else {
+    std::memcpy(o, z, static_cast<std::size_t>(2 * nh) * sizeof(float));
+  }
+  const auto sq = [o](std::int64_t l) {
+    const double re = o[2 * l], im = o[2 * l + 1];
+    return re * re + im * im;
+  };
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::int64_t l = 1;
+  for (; l + 4 <= n / 2; l += 4) {
+    s0 += sq(l);
+    s1 += sq(l + 1);
+    s2 += sq(l + 2);
+    s3 += sq(l + 3);
+  }
+  for (; l < n / 2; ++l) s0 += sq(l);
+  return (sq(0) + sq(n / 2)) + 2.0 * ((s0 + s1) + (s2 + s3));
+}
+
 /// Rows (i, j) and (i, j + 1) of the half spectrum (their Philox blocks are consecutive): the CUDA
 /// backend's white noise (gn::mode_value for every l; the general modes through noise_blocks, the
 /// planes l = 0 and N/2 with their Hermitian mirrors and real self-conjugate modes exactly as the
 /// device draws them), × the filter table (none: ≡ 1), written to out[0 … 2(N/2+1)); returns the
-/// rows' Parseval sum Σ mult·|X|² in a fixed order. `scratch` holds 8·(N/4 + 1) floats.
+/// rows' Parseval sum Σ mult·|X|² in a fixed order. `scratch` holds 8·(N/4 + 1) floats and
+/// `words` 8·(N/4 + 1) words.
 double fill_row_pair(std::complex<float>* out, std::int64_t n, std::int64_t i, std::int64_t j,
-                     std::uint64_t key, gn::Scales sc, const float* table, float* scratch) {
+                     std::uint64_t key, gn::Scales sc, const float* table, float* scratch, std::uint32_t* words) {
   const std::int64_t nh = n / 2 + 1;
   const auto bpr = static_cast<std::int64_t>(gn::blocks_per_row(n));
   const std::uint64_t first = static_cast<std::uint64_t>(i * n + j) * static_cast<std::uint64_t>(bpr);
-  noise_blocks(scratch, key, first, 2 * bpr, sc.general);
+  noise_and_words(scratch, words, key, first, 2 * bpr, sc.general);
   double acc = 0.0;
   for (std::int64_t h = 0; h < 2; ++h) {
     float* z = scratch + 4 * bpr * h;  // row j + h: modes l at z[2l], z[2l + 1]
-    const std::uint64_t row_first = first + static_cast<std::uint64_t>(h * bpr);
     for (const std::int64_t l : {std::int64_t{0}, n / 2}) {
-      const gn::Words w = gn::block_words(key, row_first + static_cast<std::uint64_t>(l / 2));
+      gn::Words w;  // block l/2 of row j + h, already drawn
+      std::memcpy(w.w, words + 4 * (h * bpr + l / 2), sizeof w.w);
       const gn::Complex v = gn::mode_value(key, n, i, j + h, l, w, sc);
       z[2 * l] = v.re;
       z[2 * l + 1] = v.im;
     }
     float* o = reinterpret_cast<float*>(out + h * nh);
     const std::int64_t fi = i < n / 2 ? i : i - n, fj = j + h < n / 2 ? j + h : j + h - n;
-    const std::int64_t k2_row = fi * fi + fj * fj;
-    if (table != nullptr) {
-      for (std::int64_t l = 0; l < nh; ++l) {
-        const float f = table[k2_row + l * l];
-        o[2 * l] = z[2 * l] * f;
-        o[2 * l + 1] = z[2 * l + 1] * f;
-      }
-    } else {
-      std::memcpy(o, z, static_cast<std::size_t>(2 * nh) * sizeof(float));
-    }
-    // Parseval: the planes l = 0 and N/2 count once, the others twice (gn::mode_multiplicity).
-    const auto sq = [o](std::int64_t l) {
-      const double re = o[2 * l], im = o[2 * l + 1];
-      return re * re + im * im;
-    };
-    double s0 = 0, s1 = 0;
-    std::int64_t l = 1;
-    for (; l + 2 <= n / 2; l += 2) {
-      s0 += sq(l);
-      s1 += sq(l + 1);
-    }
-    for (; l < n / 2; ++l) s0 += sq(l);
-    acc += (sq(0) + sq(n / 2)) + 2.0 * (s0 + s1);
+    acc += filter_row(o, z, table, fi * fi + fj * fj, n);
   }
   return acc;
 }
@@ -343,7 +556,7 @@ struct GrfSimulatorCpu::Impl {
   // 3-D (float32): the half spectrum, in place of the real field [N][N][2(N/2+1)].
   FloatBuffer<std::complex<float>> field;
   FloatPlan axis0;  // inverse complex FFT along axis 0 of 2 columns j (2(N/2+1) transforms)
-  FloatPlan plane;  // 2-D C2R of one plane i, in place
+  FloatPlan plane;  // 2-D C2R of planes_per_unit() consecutive planes, in place
   // 2-D (float64).
   DoubleBuffer<double> proj, padded;
   DoubleBuffer<std::complex<double>> spec2, spec_padded;
@@ -351,7 +564,30 @@ struct GrfSimulatorCpu::Impl {
 
   std::size_t cols() const { return static_cast<std::size_t>(n * n); }
   std::size_t half3() const { return cols() * static_cast<std::size_t>(nh); }
+  /// Complex values from plane i to plane i + 1 of the field: N(N/2+1) padded so that the plane
+  /// stride in bytes is 64 mod 4096. Unpadded, the stride is often a multiple of 4 KiB (N = 512:
+  /// 257 × 4 KiB), so the N values of one axis-0 column all fall into the same cache set and
+  /// FFTW falls back to transposing the data (measured at N = 512: axis 0 in 208 ms unpadded,
+  /// 92 ms padded).
+  std::int64_t plane_stride() const {
+    const std::int64_t bytes = n * nh * static_cast<std::int64_t>(sizeof(std::complex<float>));
+    const std::int64_t pad_bytes = ((64 - bytes % 4096) % 4096 + 4096) % 4096;
+    return n * nh + pad_bytes / static_cast<std::int64_t>(sizeof(std::complex<float>));
+  }
+  std::size_t field_size() const { return static_cast<std::size_t>(plane_stride() * n); }
+  /// Row (i, j) of the half spectrum (N/2 + 1 complex values).
+  std::complex<float>* row(std::int64_t i, std::int64_t j) const { return field.get() + i * plane_stride() + j * nh; }
   std::int64_t units_a() const { return n / 2; }  // pairs of columns j
+  /// Planes transformed together in phase B: the largest power of two (≤ 16) dividing N whose
+  /// planes fit in ~1.1 MiB (about one core's L2): FFTW vectorises across them (measured at
+  /// N = 256: 4 planes per call 31 ms for all planes, 1 per call 47 ms; at N = 512 one plane is
+  /// 1 MiB and 1 per call is best). Fixed by N, so the work units do not depend on the threads.
+  std::int64_t planes_per_unit() const {
+    const double plane_bytes = static_cast<double>(plane_stride()) * sizeof(std::complex<float>);
+    std::int64_t b = 1;
+    while (b < 16 && n % (2 * b) == 0 && static_cast<double>(2 * b) * plane_bytes <= 1.1 * 1048576.0) b *= 2;
+    return b;
+  }
   int threads() const { return options.threads; }
 
   std::string wisdom_base() const {
@@ -359,7 +595,7 @@ struct GrfSimulatorCpu::Impl {
   }
 
   void make_plans() {
-    field = float_alloc<std::complex<float>>(half3());
+    field = float_alloc<std::complex<float>>(field_size());
     proj = double_alloc<double>(cols());
     spec2 = double_alloc<std::complex<double>>(static_cast<std::size_t>(n * nh));
     padded = double_alloc<double>(static_cast<std::size_t>(nf * nf));
@@ -394,15 +630,17 @@ struct GrfSimulatorCpu::Impl {
       for (std::int64_t u = 1; u < units_a(); ++u)
         if (fftwf_alignment_of(r + 2 * (2 * u * nh)) != fftwf_alignment_of(r)) axis0_flags |= FFTW_UNALIGNED;
       const int len[] = {static_cast<int>(n)};
-      const int stride = static_cast<int>(n * nh);
+      const int stride = static_cast<int>(plane_stride());
       axis0 = FloatPlan(fftwf_plan_many_dft(1, len, static_cast<int>(2 * nh), c, nullptr, stride, 1, c,
                                             nullptr, stride, 1, FFTW_BACKWARD, axis0_flags),
                         "fftwf_plan_many_dft(axis 0)");
       const int dims[] = {static_cast<int>(n), static_cast<int>(n)};
       const int inembed[] = {static_cast<int>(n), static_cast<int>(nh)};
       const int onembed[] = {static_cast<int>(n), static_cast<int>(2 * nh)};
-      plane = FloatPlan(fftwf_plan_many_dft_c2r(2, dims, 1, c, inembed, 1, 0, r, onembed, 1, 0, measure),
-                        "fftwf_plan_many_dft_c2r(plane)");
+      const int ps = static_cast<int>(plane_stride());
+      plane = FloatPlan(fftwf_plan_many_dft_c2r(2, dims, static_cast<int>(planes_per_unit()), c, inembed, 1, ps, r,
+                                                onembed, 1, 2 * ps, measure),
+                        "fftwf_plan_many_dft_c2r(planes)");
     }
     if (smooth) {
       smooth_forward = DoublePlan(fftw_plan_dft_r2c_2d(static_cast<int>(n), static_cast<int>(n), proj.get(),
@@ -455,18 +693,18 @@ struct GrfSimulatorCpu::Impl {
     const gn::Scales sc = gn::scales_for(n);
     const std::int64_t units = units_a();
     std::vector<double> partial(static_cast<std::size_t>(units), 0.0);
-    std::complex<float>* x = field.get();
     const std::int64_t bpr = static_cast<std::int64_t>(gn::blocks_per_row(n));
     LNPSAXS_OMP(parallel num_threads(threads())) {
       std::vector<float> scratch(static_cast<std::size_t>(8 * bpr));
+      std::vector<std::uint32_t> words(static_cast<std::size_t>(8 * bpr));
       LNPSAXS_OMP(for schedule(static))
       for (std::int64_t u = 0; u < units; ++u) {
         double acc = 0.0;
         for (std::int64_t i = 0; i < n; ++i)
-          acc += fill_row_pair(x + (i * n + 2 * u) * nh, n, i, 2 * u, key, sc, table, scratch.data());
+          acc += fill_row_pair(row(i, 2 * u), n, i, 2 * u, key, sc, table, scratch.data(), words.data());
         partial[static_cast<std::size_t>(u)] = acc;
         if (fft0) {
-          auto* c = reinterpret_cast<fftwf_complex*>(x + 2 * u * nh);
+          auto* c = reinterpret_cast<fftwf_complex*>(row(0, 2 * u));
           fftwf_execute_dft(axis0.p, c, c);
         }
       }
@@ -501,35 +739,38 @@ struct GrfSimulatorCpu::Impl {
     const float scale = static_cast<float>(0.5 * inv_sd);  // t = G/(2σ): S − ½ = ½·tanh(t)
     const auto std_scale = static_cast<float>(inv_sd);
     const std::size_t particles = masks != nullptr ? masks->core.size() : 0;
-    std::complex<float>* x = field.get();
-    const std::int64_t row = 2 * nh, half = n / 2;
+    const std::int64_t row_len = 2 * nh, half = n / 2, per_unit = planes_per_unit();
     LNPSAXS_OMP(parallel num_threads(threads())) {
       std::vector<float> v(static_cast<std::size_t>(n));
       LNPSAXS_OMP(for schedule(static))
-      for (std::int64_t i = 0; i < planes; ++i) {
-        std::complex<float>* c = x + i * n * nh;
-        auto* r = reinterpret_cast<float*>(c);
-        fftwf_execute_dft_c2r(plane.p, reinterpret_cast<fftwf_complex*>(c), r);
-        if (mode == PlaneOutput::raw || mode == PlaneOutput::standardised) {
-          const float f = mode == PlaneOutput::raw ? 1.0f : std_scale;
-          for (std::int64_t j = 0; j < n; ++j)
-            for (std::int64_t z = 0; z < n; ++z) out[(i * n + j) * n + z] = r[j * row + z] * f;
-          continue;
-        }
-        double plane_total = 0.0;
-        for (std::int64_t j = 0; j < n; ++j) {
-          const float* g = r + j * row;
-          float* vv = v.data();
-          logistic_column(g, vv, n, scale);
-          plane_total += sum4(vv, n);
-          const auto at = static_cast<std::size_t>(i * n + j);
-          for (std::size_t k = 0; k < particles; ++k) {
-            const std::int32_t m = masks->core[k][at];
-            (*core_sum)[k][at] = m >= 0 ? sum4(vv + (half - m), 2 * std::int64_t{m} + 1) : 0.0;
+      for (std::int64_t unit = 0; unit < planes / per_unit; ++unit) {
+        std::complex<float>* first = row(unit * per_unit, 0);
+        fftwf_execute_dft_c2r(plane.p, reinterpret_cast<fftwf_complex*>(first),
+                              reinterpret_cast<float*>(first));
+        for (std::int64_t i = unit * per_unit; i < (unit + 1) * per_unit; ++i) {
+          std::complex<float>* c = row(i, 0);
+          auto* r = reinterpret_cast<float*>(c);
+          if (mode == PlaneOutput::raw || mode == PlaneOutput::standardised) {
+            const float f = mode == PlaneOutput::raw ? 1.0f : std_scale;
+            for (std::int64_t j = 0; j < n; ++j)
+              for (std::int64_t z = 0; z < n; ++z) out[(i * n + j) * n + z] = r[j * row_len + z] * f;
+            continue;
           }
-          if (slice != nullptr) slice[at] = static_cast<double>(vv[half]);
+          double plane_total = 0.0;
+          for (std::int64_t j = 0; j < n; ++j) {
+            const float* g = r + j * row_len;
+            float* vv = v.data();
+            logistic_column(g, vv, n, scale);
+            plane_total += sum4(vv, n);
+            const auto at = static_cast<std::size_t>(i * n + j);
+            for (std::size_t k = 0; k < particles; ++k) {
+              const std::int32_t m = masks->core[k][at];
+              (*core_sum)[k][at] = m >= 0 ? sum4(vv + (half - m), 2 * std::int64_t{m} + 1) : 0.0;
+            }
+            if (slice != nullptr) slice[at] = static_cast<double>(vv[half]);
+          }
+          partial[static_cast<std::size_t>(i)] = plane_total;
         }
-        partial[static_cast<std::size_t>(i)] = plane_total;
       }
     }
     double total = 0.0;
@@ -589,23 +830,9 @@ struct GrfSimulatorCpu::Impl {
 
   std::vector<std::vector<double>> mean_curves(const std::vector<Structure>& particles,
                                                const std::vector<std::uint64_t>& keys) const {
-    if (particles.empty()) throw InputError("simulation: no particles given");
-    if (keys.empty())
-      throw InputError("simulation: zero realisations requested (n_realisations must be >= 1)");
+    require_shared_field(particles, keys.size(), interior == Interior::grf);
+    for (const Structure& s : particles) validate(s);
     const Structure& s0 = particles.front();
-    for (std::size_t k = 0; k < particles.size(); ++k) {
-      const Structure& s = particles[k];
-      validate(s);
-      if (interior == Interior::grf &&
-          (s.w != s0.w || s.m_q1 != s0.m_q1 || s.m_q2 != s0.m_q2 || s.s_q1 != s0.s_q1 || s.s_q2 != s0.s_q2)) {
-        std::ostringstream os;
-        os << "mean_intensities: the particles must share the GRF spectrum (w, m_q1, m_q2, s_q1, s_q2); "
-              "particle "
-           << k << " has w = " << s.w << ", m_q1 = " << s.m_q1 << ", m_q2 = " << s.m_q2
-           << ", s_q1 = " << s.s_q1 << ", s_q2 = " << s.s_q2 << " (particle 0: w = " << s0.w << ", ...)";
-        throw InputError(os.str());
-      }
-    }
     const Masks masks = masks_of(particles);
     std::vector<std::vector<double>> base;
     for (std::size_t k = 0; k < particles.size(); ++k)
@@ -682,7 +909,13 @@ std::vector<double> GrfSimulatorCpu::interior_slice(const Structure& s, std::uin
 std::vector<std::complex<float>> GrfSimulatorCpu::noise_spectrum(std::uint64_t key) const {
   impl_->require_grf("noise_spectrum");
   impl_->phase_a(key, nullptr, false);
-  return std::vector<std::complex<float>>(impl_->field.get(), impl_->field.get() + impl_->half3());
+  std::vector<std::complex<float>> out;
+  out.reserve(impl_->half3());
+  for (std::int64_t i = 0; i < impl_->n; ++i) {
+    const std::complex<float>* plane = impl_->row(i, 0);
+    out.insert(out.end(), plane, plane + impl_->n * impl_->nh);
+  }
+  return out;
 }
 
 std::vector<float> GrfSimulatorCpu::spectral_filter(const Structure& s) const {

@@ -8,7 +8,6 @@
 #include <ATen/core/Tensor.h>
 
 #include <cmath>
-#include <sstream>
 #include <utility>
 
 #include "models/simulator/cuda/grf_cuda_engine.h"
@@ -68,13 +67,7 @@ struct GrfSimulatorCuda::Impl {
     cuda_detail::Spectrum sp;
     sp.dq = reference.delta_q_3d();
     if (interior != Interior::grf) return sp;
-    if (!(s.w >= 0.0 && s.w <= 1.0))
-      throw InputError("structure: w must lie in [0, 1], got " + std::to_string(s.w));
-    const std::pair<const char*, double> pos[] = {
-        {"m_q1", s.m_q1}, {"m_q2", s.m_q2}, {"s_q1", s.s_q1}, {"s_q2", s.s_q2}};
-    for (const auto& [name, v] : pos)
-      if (!(v > 0.0) || !std::isfinite(v))
-        throw InputError(std::string("structure: ") + name + " must be > 0 Å⁻¹, got " + std::to_string(v));
+    validate_grf_spectrum(s);
     const physics::LogNormal c1 = physics::lognormal_from_mean_sd(s.m_q1, s.s_q1);
     const physics::LogNormal c2 = physics::lognormal_from_mean_sd(s.m_q2, s.s_q2);
     sp.w = s.w;
@@ -127,23 +120,11 @@ std::vector<double> GrfSimulatorCuda::mean_intensity(const Structure& s,
 
 std::vector<std::vector<double>> GrfSimulatorCuda::mean_intensities(
     const std::vector<Structure>& particles, const std::vector<std::uint64_t>& keys) const {
-  if (particles.empty()) throw InputError("simulation: no particles given");
-  if (keys.empty()) throw InputError("simulation: zero realisations requested (n_realisations must be >= 1)");
+  require_shared_field(particles, keys.size(), impl_->interior == Interior::grf);
   const cuda_detail::Spectrum sp = impl_->spectrum_of(particles.front());
   std::vector<cuda_detail::Particle> parts;
   for (const Structure& s : particles) {
     impl_->spectrum_of(s);  // validates every particle
-    if (impl_->interior == Interior::grf &&
-        (s.w != particles.front().w || s.m_q1 != particles.front().m_q1 || s.m_q2 != particles.front().m_q2 ||
-         s.s_q1 != particles.front().s_q1 || s.s_q2 != particles.front().s_q2)) {
-      std::ostringstream os;
-      os << "mean_intensities: the particles must share the GRF spectrum (w, m_q1, m_q2, s_q1, s_q2); "
-            "particle "
-         << parts.size() << " has w = " << s.w << ", m_q1 = " << s.m_q1 << ", m_q2 = " << s.m_q2
-         << ", s_q1 = " << s.s_q1 << ", s_q2 = " << s.s_q2 << " (particle 0: w = " << particles.front().w
-         << ", ...)";
-      throw InputError(os.str());
-    }
     parts.push_back(Impl::particle_of(s));
   }
   return impl_->engine.mean_curves(sp, parts, keys);
