@@ -1,4 +1,4 @@
-# Third-party dependencies. Versions verified on Debian 12 (platform-notes.md); install them with
+# Third-party dependencies. Versions verified on Debian 12 (docs/architecture.md §9); install them with
 # tools/install-deps.sh.
 
 # --- MPI (C and C++) ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's Table 1 (reference-model.md §8; one A100) on this machine's GPU (issue 8), printing
+# The paper's Table 1 (docs/method.md §8; one A100) on this machine's GPU (issue 8), printing
 # our time, the paper's and the ratio, plus one GRF realisation against the memory-bandwidth floor
 # (bytes moved / measured device-to-device copy bandwidth). See docs/gpu.md.
 #

@@ -1,6 +1,6 @@
 #pragma once
-// Differentiable polydisperse forward models of the `fit` stage (paper §4.2.3, S8;
-// reference-model.md §5.1–5.2, §7; design.md "Method defaults"). The public API that `analyze`
+// Differentiable polydisperse forward models used by `fit` and `analyze` (paper §4.2.3, S8;
+// docs/method.md §5.1–5.2, §7, §9). The public API that `analyze`
 // calls for Jacobians: from PHYSICAL parameters to log10 of the Porod-normalised polydisperse
 // intensity on the full q grid, differentiable with respect to the parameters (LibTorch
 // autograd), on CPU or CUDA tensors. This header includes no <torch/torch.h>.
@@ -43,7 +43,7 @@ class Surrogate;
 namespace lnpsaxs::fit {
 
 /// How the size distribution is integrated with K Gauss–Legendre nodes u_k, weights w_k on [0, 1]:
-///   inverse_cdf  r_k = F⁻¹(F_A + u_k(F_B − F_A)), weights w_k (design.md default, spec §5.1). Its
+///   inverse_cdf  r_k = F⁻¹(F_A + u_k(F_B − F_A)), weights w_k (docs/method.md §5.1, the paper's rule). Its
 ///                integrand I(q, F⁻¹(u)) oscillates ever faster in the distribution's tails, so at
 ///                high q (sharp sphere minima) it converges only algebraically in K;
 ///   log_radius   nodes x_k = lo + (hi − lo)u_k uniform in ln r on [lo, hi] = [ln A, ln B] ∩

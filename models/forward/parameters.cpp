@@ -178,7 +178,7 @@ std::vector<double> sobol_starts(const Layout& layout, const StartSettings& s, s
           x[j] = x[p.ref] * (p.t_lower + (p.t_upper - p.t_lower) * v);
           break;
         case Transform::eta: {
-          // m_q2 above m_q1 by at least the gap (spec §5.5): shrink m_q1 if it leaves no room.
+          // m_q2 above m_q1 by at least the gap (docs/method.md §5.5): shrink m_q1 if it leaves no room.
           const double h = p.upper, gap = s.m_q2_gap * (p.upper - p.lower);
           double& m1 = x[p.ref];
           m1 = std::min(m1, h - gap);

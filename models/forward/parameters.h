@@ -1,7 +1,7 @@
 #pragma once
 // The free parameters of each forward model, their boxes and the unconstrained
-// reparameterisations the optimiser works in (reference-model.md §1.2–1.3, §5.5, §7; design.md
-// "Method defaults"). Plain double precision; multistart.cpp applies the same maps to tensors.
+// reparameterisations the optimiser works in (docs/method.md §1.2–1.3,
+// §5.5, §7). Plain double precision; multistart.cpp applies the same maps to tensors.
 //
 // Physical order (the order of every output file):
 //   surrogate  [m_r, s_r, delta_rho_int, w, m_q1, m_q2, s_q1, s_q2, shell_thickness, rho_rel]
@@ -20,7 +20,7 @@
 
 namespace lnpsaxs::fit {
 
-/// Forward model of a fit (spec §5, §7.3): the GRF surrogate or an analytical baseline.
+/// Forward model of a fit (docs/method.md §5, §7): the GRF surrogate or an analytical baseline.
 enum class Model { surrogate, sphere, core_shell };
 /// "surrogate" | "sphere" | "core_shell" (InputError otherwise).
 Model parse_model(const std::string& s);
@@ -79,7 +79,7 @@ class Layout {
   std::vector<ParamSpec> params_;
 };
 
-/// How restarts start (spec §5.5).
+/// How restarts start (docs/method.md §5.5).
 struct StartSettings {
   double margin = 0.05;     ///< Sobol coordinates mapped to [margin, 1 − margin] of each box
   bool fixed_size = false;  ///< (m_r, s_r) = fixed_m_r, fixed_s_r for every restart

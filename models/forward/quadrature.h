@@ -1,6 +1,6 @@
 #pragma once
-// Size-distribution quadrature of the polydisperse forward models (reference-model.md §5.1;
-// design.md "quadrature": K Gauss–Legendre nodes mapped through the truncated inverse CDF, with
+// Size-distribution quadrature of the polydisperse forward models (docs/method.md §5.1:
+// K Gauss–Legendre nodes mapped through the truncated inverse CDF, with
 // the Gauss–Legendre weights). Plain double precision; the torch side is in forward_model.cpp,
 // the double-precision distribution itself in common (lnpsaxs/physics/size_distribution.h).
 #include <cstdint>

@@ -48,7 +48,7 @@ std::string cat(const Args&... args) {
 bool finite(double v) { return std::isfinite(v); }
 
 /// For every column (i, j) of the N×N grid, the largest m ≥ 0 with x² + y² + (mΔx)² ≤ R²
-/// (voxel centres x = (i − N/2)·Δx, the `≤` of reference-model.md §3.4), or −1 if the column
+/// (voxel centres x = (i − N/2)·Δx, the `≤` of docs/method.md §3.4), or −1 if the column
 /// misses the sphere. The column then holds the voxels N/2 − m … N/2 + m: 2m + 1 of them.
 std::vector<std::int32_t> column_half_extents(std::int64_t n, double dx, double radius) {
   std::vector<std::int32_t> m(static_cast<std::size_t>(n * n), -1);
@@ -251,7 +251,7 @@ GrfSimulator::GrfSimulator(GridSpec grid, std::vector<double> q, c10::Device dev
                nyquist_q(), " Å⁻¹ (Δx = ", grid_.dx, " Å); lower q_max or Δx"));
   }
 
-  // Radial-average weights (reference-model.md §3.6) over the rfft half-plane: every full-plane
+  // Radial-average weights (docs/method.md §3.6) over the rfft half-plane: every full-plane
   // pixel k has weight g(|q_k| − q)/|q_k|; a half-plane column j ∉ {0, N_f/2} also stands for its
   // mirror −k (|F(−k)|² = |F(k)|² for a real image), hence multiplicity 2. Instead of the reference
   // code's top-1024 cells we keep every pixel within ±kRadialCutoffSigmas·σ_q of q.

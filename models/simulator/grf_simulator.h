@@ -1,6 +1,6 @@
 #pragma once
-// The monodisperse GRF core–shell SAXS simulator (paper §4.2.1; reference-model.md §3.3–3.6 with
-// the defaults of design.md "Method defaults"), written once with LibTorch tensors so that the same
+// The monodisperse GRF core–shell SAXS simulator (paper §4.2.1; docs/method.md §3.3–3.6 with
+// the defaults of docs/method.md §9), written once with LibTorch tensors so that the same
 // code runs on CPU and CUDA tensors. It is the reference implementation; a fused CUDA fast path is
 // tested against it.
 //
@@ -18,7 +18,8 @@
 // (Å⁶) divided by Δx⁶, times the smoothing factor, under the radial kernel
 // (see analytic_homogeneous_curve).
 //
-// This header deliberately avoids <torch/torch.h>: it is included by the stage, `synth` and tests.
+// This header deliberately avoids <torch/torch.h>: it is included by the backends, the simulator
+// interface and the tests; stages include simulator.h / from_config.h, which need no tensors.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 

@@ -15,7 +15,7 @@ struct GridSpec {
   double radial_sigma = 0.5;     ///< radial-average Gaussian width in units of Δq_2D, > 0
 };
 
-/// Structural parameters of one particle (design.md names; lengths in Å, q in Å⁻¹).
+/// Structural parameters of one particle (docs/method.md §1.1 names; lengths in Å, q in Å⁻¹).
 struct Structure {
   double radius = 200.0;          ///< outer radius r
   double shell_thickness = 50.0;  ///< d; core radius r − d (0 ≤ d ≤ r)

@@ -1,5 +1,5 @@
 #pragma once
-// One interface over the backends of the GRF core–shell simulator (reference-model.md §3), so that
+// One interface over the backends of the GRF core–shell simulator (docs/method.md §3), so that
 // the stages (simulate, synth, analyze's density slices) hold a Simulator and never ask which one:
 //   torch  sim::GrfSimulator       the LibTorch reference (CPU or CUDA tensors), unchanged
 //   cpu    sim::GrfSimulatorCpu    fused FFTW3 path (grf_cpu.h), the host twin of the CUDA backend

@@ -1,4 +1,4 @@
-// The DCT residual-MLP surrogate (reference-model.md §4.2–4.3; design.md "Method defaults").
+// The DCT residual-MLP surrogate (docs/method.md §4.2–4.3, §9).
 #include "models/surrogate/surrogate.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -165,7 +165,7 @@ Metadata read_metadata(hid_t loc, const std::string& where) {
   for (std::size_t i = 0; i < params.size(); ++i) {
     if (names[i] != params[i].name) {
       throw InputError(where + ": input " + std::to_string(i) + " is `" + names[i] + "`, expected `" + params[i].name +
-                       "` (surrogate input order, spec §1.1)");
+                       "` (surrogate input order, docs/method.md §1.1)");
     }
     if (!(lo[i] < hi[i])) throw InputError(where + ": box of " + names[i] + " is empty");
     params[i].lower = lo[i];

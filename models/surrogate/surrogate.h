@@ -1,6 +1,6 @@
 #pragma once
-// The neural surrogate of the monodisperse forward map (paper §4.2.2; reference-model.md §4;
-// design.md "Method defaults"): θ̃ ∈ [0,1]^9 → log10 I(q) on the n_q-point grid.
+// The neural surrogate of the monodisperse forward map (paper §4.2.2; docs/method.md §4;
+// docs/method.md §9): θ̃ ∈ [0,1]^9 → log10 I(q) on the n_q-point grid.
 //
 // Architecture: input Linear(9 → width), SiLU, `blocks` residual blocks
 // (u = SiLU(Linear(h)); v = Linear(u); h = SiLU(v + h)), output Linear(width → 2 + (n_q − 1)) =
@@ -57,7 +57,7 @@ void write_metadata(hid_t loc, const Metadata& meta);
 Metadata read_metadata(hid_t loc, const std::string& where);
 
 /// Orthonormal DCT-II basis Φ [n, n] float64 on the CPU: Φ[j, k] = α_k cos(π(j + ½)k/n),
-/// α_0 = 1/√n, α_k = √(2/n) (spec §4.2).
+/// α_0 = 1/√n, α_k = √(2/n) (docs/method.md §4.2).
 at::Tensor dct_basis(std::int64_t n);
 
 /// The model. Copies share one set of weights (like a torch::nn module holder); float32 unless

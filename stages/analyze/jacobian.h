@@ -1,5 +1,5 @@
 #pragma once
-// Jacobians of a batched forward model by autograd (paper §4.2.5; reference-model.md §6):
+// Jacobians of a batched forward model by autograd (paper §4.2.5; docs/method.md §6):
 //   J[r, i, j] = ∂ f(θ_r)[i] / ∂θ̃_j,   θ = lower + span·θ̃ (θ̃ = min–max scaled parameters),
 // where f maps physical parameters [R, P] to log10 I_PI [R, n_q] with the rows independent of each
 // other (true of the polydisperse forward models: restarts never mix).

@@ -372,7 +372,7 @@ std::string attr_or_empty(const std::string& path, const char* name) {
   }
 }
 
-/// Logs the retained ensemble of a joined fit (design.md retention rule on RMSE_log).
+/// Logs the retained ensemble of a joined fit (docs/method.md §5.7: retention on RMSE_log).
 void log_summary(const std::string& fits, const Plan& p) {
   io::File f = io::File::open(fits, io::File::Mode::read);
   const auto rmse = io::read_all<double>(io::open_dataset(f, "/rmse_log"));

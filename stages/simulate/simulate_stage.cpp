@@ -27,8 +27,9 @@ const cli::StageInfo& stage_info() {
       "GRF core–shell SAXS curves for every θ of params.h5 (training set and test set)",
       "Reads RUN/params.h5 and computes log10 I(q) on the config's q grid for this shard's items of\n"
       "the train and test splits: each curve is the mean of simulate.realisations GRF realisations\n"
-      "(spec §3). Writes RUN/curves/shard-IIII-of-NNNN.h5 (ranks of a shard write collectively) and,\n"
-      "once every shard is complete, RUN/curves.h5 joining them with virtual datasets.\n"
+      "(docs/method.md §3). Writes RUN/curves/shard-IIII-of-NNNN.h5 (ranks of a shard write\n"
+      "collectively) and, once every shard is complete, RUN/curves.h5 joining them with virtual\n"
+      "datasets.\n"
       "Resumable: rerun the same command after a kill and it continues where it stopped.\n"
       "Noise is keyed by (run.seed, split, item, realisation): results do not depend on ranks/shards.",
       stages::sections("simulate"),

@@ -17,7 +17,7 @@ namespace lnpsaxs::synth {
 namespace fs = std::filesystem;
 
 const Case& table_s2_case(int id) {
-  // Paper Table S2 (reference-model.md §3.9). Structure fields: radius (drawn), shell_thickness,
+  // Paper Table S2 (docs/method.md §3.9). Structure fields: radius (drawn), shell_thickness,
   // rho_rel, delta_rho_int, w (= w2), m_q1, m_q2, s_q1, s_q2.
   static const std::array<Case, 4> cases{{
       {1, {0, 60, 0.96, -0.1, 0.30, 0.100, 0.110, 0.015, 0.100}, 245, 30},

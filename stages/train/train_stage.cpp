@@ -30,7 +30,7 @@ const cli::StageInfo& stage_info() {
   static const cli::StageInfo info{
       "train",
       "the neural surrogate of the simulator: DCT residual MLP, data-parallel over MPI ranks",
-      "Reads RUN/curves.h5 (lnpsaxs-simulate) and fits the surrogate θ̃ → log10 I(q) (spec §4):\n"
+      "Reads RUN/curves.h5 (lnpsaxs-simulate) and fits the surrogate θ̃ → log10 I(q) (docs/method.md §4):\n"
       "input Linear, train.blocks residual blocks of width train.width (SiLU), output (μ, log σ,\n"
       "n_q − 1 DCT-II AC coefficients). AdamW with a per-epoch cosine schedule and the reference\n"
       "code's SmoothL1 loss; the global batch train.batch_size is split across the MPI ranks and\n"
@@ -157,7 +157,7 @@ void check_q_grid(const std::vector<double>& q, const config::Config& cfg, const
   }
 }
 
-/// Global mean and unbiased standard deviation of every training log10 I value (spec §4.1), in
+/// Global mean and unbiased standard deviation of every training log10 I value (docs/method.md §4.1), in
 /// double, plus 1e-12 on the deviation as the reference preprocessing.
 std::pair<double, double> standardisation(const std::vector<float>& y) {
   double sum = 0;

@@ -472,7 +472,7 @@ TEST_CASE("tanh, sigmoid, cv and eta reparameterisations stay inside their boxes
           CHECK(x[j] <= layout[j].upper - 0.05 * span + 1e-12);
         }
       }
-      CHECK(x[5] - x[4] >= 0.1 * (0.15 - 0.05) * (1 - 2e-4));  // initial gap (spec §5.5), η < 1 − ε
+      CHECK(x[5] - x[4] >= 0.1 * (0.15 - 0.05) * (1 - 2e-4));  // initial gap (docs/method.md §5.5), η < 1 − ε
     }
   }
 }

@@ -1,4 +1,4 @@
-// The surrogate model (models/surrogate/surrogate.h; reference-model.md §4.2–4.3): DCT basis,
+// The surrogate model (models/surrogate/surrogate.h; docs/method.md §4.2–4.3): DCT basis,
 // forward pass against the spec's formulas written out by hand, initialisation, gradients against
 // finite differences, save/load and Surrogate::load from a run directory.
 #include <torch/torch.h>

@@ -1,7 +1,7 @@
 #pragma once
 // The fused CPU backend of the GRF core–shell simulator (`simulate.backend: cpu`): the CUDA
 // backend's algorithm (grf_cuda.h) on the host with FFTW3, and the same physics as the LibTorch
-// reference sim::GrfSimulator (grf_simulator.h; reference-model.md §3.3–3.6). docs/cpu.md has the
+// reference sim::GrfSimulator (grf_simulator.h; docs/method.md §3.3–3.6). docs/cpu.md has the
 // design and the measured speed.
 //
 // One realisation (key), all in one complex buffer of N²(N/2+1) values (nothing else of size N³):

@@ -1,4 +1,4 @@
-// lnpsaxs-bench-simulate-cuda: the simulator rows of the paper's Table 1 (reference-model.md §8,
+// lnpsaxs-bench-simulate-cuda: the simulator rows of the paper's Table 1 (docs/method.md §8,
 // A100) on this machine's GPU, and one realisation against the memory-bandwidth floor.
 //
 //   lnpsaxs-bench-simulate-cuda [--device D] [--n N] [--dx DX] [--n-fft NF] [--q-points NQ]

@@ -1,6 +1,6 @@
 #pragma once
 // The fused CUDA backend of the GRF core–shell simulator (`simulate.backend: cuda`): the same
-// physics as the LibTorch reference sim::GrfSimulator (grf_simulator.h; reference-model.md §3.3–3.6),
+// physics as the LibTorch reference sim::GrfSimulator (grf_simulator.h; docs/method.md §3.3–3.6),
 // checked against it on a GPU (tests/simulate_cuda). Built only when CUDA is found
 // (LNPSAXS_CUDA_ENABLED); otherwise every entry point throws lnpsaxs::NotCompiled.
 //

@@ -1,7 +1,7 @@
 #pragma once
 // Particle geometry on the simulation grid, shared by the host (tests) and the device kernels.
 // The arithmetic is spelled out with rounded, uncontracted operations so that host and device
-// give the reference's masks bit for bit, exact `≤` ties included (reference-model.md §3.2, §3.4:
+// give the reference's masks bit for bit, exact `≤` ties included (docs/method.md §3.2, §3.4:
 // voxel centres x_i = (i − N/2)·Δx, D² ≤ R²).
 #include <cmath>
 #include <cstdint>

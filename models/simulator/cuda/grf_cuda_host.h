@@ -14,7 +14,7 @@ namespace lnpsaxs::sim::cuda_host {
 std::vector<std::int32_t> column_half_extents(std::int64_t n, double dx, double radius);
 
 /// exp(−½σ²|k|²) on the rfft2 layout [N, N/2+1] (k in rad/pixel, standard order along rows):
-/// the 2-D smoothing factor of reference-model.md §3.4 step 6, as the reference builds it.
+/// the 2-D smoothing factor of docs/method.md §3.4 step 6, as the reference builds it.
 std::vector<double> smoothing_factor(std::int64_t n, double sigma_px);
 
 /// The spectral white noise of `key` computed on the host with the device's code
