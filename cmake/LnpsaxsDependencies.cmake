@@ -1,4 +1,4 @@
-# Third-party dependencies. Versions verified on Debian 12 (platform-notes.md); install them with
+# Third-party dependencies. Versions verified on Debian 12 (docs/architecture.md §9); install them with
 # tools/install-deps.sh.
 
 # --- MPI (C and C++) ---------------------------------------------------------------------------
@@ -30,7 +30,7 @@ add_library(lnpsaxs_torch INTERFACE)
 target_link_libraries(lnpsaxs_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(lnpsaxs_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 
-# --- FFTW3 (single and double precision): the cpu simulator backend (stages/simulate/cpu) ------
+# --- FFTW3 (single and double precision): the cpu simulator backend (models/simulator/cpu) ------
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LNPSAXS_FFTW3 REQUIRED IMPORTED_TARGET fftw3f fftw3)
 if(NOT LNPSAXS_FFTW3_FOUND)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the pipeline on this machine with mpiexec (the embedded default; design.md "pipeline/").
+# Runs the pipeline on this machine with mpiexec (the embedded default; docs/architecture.md §10).
 #
 #   pipeline/run-local.sh CONFIG [--from STAGE] [--only STAGE] [--until STAGE] [--np N]
 #                                [--shards N] [--run-dir DIR] [--force]

@@ -1,5 +1,5 @@
 #pragma once
-// State of a run directory: which stages are complete for a config (design.md "pipeline/").
+// State of a run directory: which stages are complete for a config (docs/architecture.md §10).
 #include <string>
 #include <vector>
 

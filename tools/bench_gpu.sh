@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's Table 1 (reference-model.md §8; one A100) on this machine's GPU (issue 8), printing
+# The paper's Table 1 (docs/method.md §8; one A100) on this machine's GPU (issue 8), printing
 # our time, the paper's and the ratio, plus one GRF realisation against the memory-bandwidth floor
 # (bytes moved / measured device-to-device copy bandwidth). See docs/gpu.md.
 #
@@ -8,7 +8,7 @@
 # polydisperse nodes, extrapolate), BENCH_DEVICE (default 0), BENCH_TRAIN_CONFIG (config for the
 # surrogate rows, default configs/paper.yaml, whose execution.device is cuda).
 #
-# Simulator rows: lnpsaxs-bench-simulate-cuda (stages/simulate/cuda). Surrogate rows: taken from
+# Simulator rows: lnpsaxs-bench-simulate-cuda (models/simulator/cuda). Surrogate rows: taken from
 # lnpsaxs-bench-train / lnpsaxs-fit-bench when they are built and report them, else marked "not
 # measured". On a machine without a GPU (or a build without CUDA) it says so and exits 0.
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs exactly what lnpsaxs needs to build, test and run its tools on Debian 12 / Ubuntu
-# (platform-notes.md). Idempotent and non-interactive: packages already present are skipped,
+# (docs/architecture.md §9). Idempotent and non-interactive: packages already present are skipped,
 # `apt-get update` runs only when something is missing. Works as root or through sudo.
 #   tools/install-deps.sh            install what is missing
 #   tools/install-deps.sh --check    only report what is missing (exit 1 if anything is)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real single-node SLURM (slurmctld + slurmd, auth/none) for tests and demos on this machine
-# (platform-notes.md "SLURM 22.05 on one machine").
+# (docs/architecture.md §9, platform facts).
 #   tools/local-slurm.sh start STATE_DIR   # writes STATE_DIR/slurm.conf, starts the daemons,
 #                                          # waits for the node; prints `export SLURM_CONF=...`
 #   tools/local-slurm.sh stop STATE_DIR    # stops them by PID (use it in a `trap ... EXIT`)

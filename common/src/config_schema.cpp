@@ -1,5 +1,5 @@
-// Every configuration key of the pipeline, its default and its bounds (design.md "Method
-// defaults"; reference-model.md §1). configs/*.yaml document the same keys with comments.
+// Every configuration key of the pipeline, its default and its bounds (docs/method.md §1,
+// §9). configs/*.yaml document the same keys with comments.
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -96,7 +96,7 @@ Schema build() {
   s.add(int_key("run.seed", "20260521", 0, 9.007199254740992e15,
                 "master seed: every random draw is keyed by (seed, stream, item, realisation)"));
 
-  // --- parameters: the simulator/surrogate training box (spec §1.1) ----------------------------
+  // --- parameters: the simulator/surrogate training box (docs/method.md §1.1) ----------------------------
   const ParameterSpace defaults = ParameterSpace::defaults();
   auto box = [&](int i, std::optional<double> min, std::optional<double> max, bool excl = false) {
     const ParameterInfo& p = defaults[i];
@@ -114,7 +114,7 @@ Schema build() {
   box(ParameterSpace::shell_thickness, 0.0, std::nullopt, true);
   box(ParameterSpace::rho_rel, 0.0, std::nullopt, true);
 
-  // --- size distribution of polydisperse fitting (design.md, paper Table 3) --------------------
+  // --- size distribution of polydisperse fitting (docs/method.md §1.2, paper Table 3) --------------------
   s.add(range_key("size_distribution.m_r", "[120, 350]", 0.0, std::nullopt, "Å",
                   "box of the mean radius m_r", true));
   s.add(range_key("size_distribution.s_r", "[10, 100]", 0.0, std::nullopt, "Å",
@@ -122,19 +122,19 @@ Schema build() {
   s.add(range_key("size_distribution.truncation", "[100, 500]", 0.0, std::nullopt, "Å",
                   "truncation [A, B] of the log-normal radius distribution", true));
 
-  // --- sample: Sobol design of the training and test sets (spec §2) ----------------------------
+  // --- sample: Sobol design of the training and test sets (docs/method.md §2) ----------------------------
   s.add(int_key("sample.n_train", "32768", 1, 4294967295.0,
                 "training-set size (a power of two keeps the Sobol net property)"));
   s.add(int_key("sample.n_test", "1024", 1, 4294967295.0, "held-out test-set size (independent Sobol)"));
   s.add(choice_key("sample.randomisation", "owen", {"owen", "digital_shift", "none"},
                    "Sobol randomisation: Owen nested scrambling, random digital shift, or none"));
 
-  // --- q grid shared by simulate, synth, train and fit (design.md: 300 points on [0.001, 0.2]) ---
+  // --- q grid shared by simulate, synth, train and fit (docs/method.md §3.7: 300 points on [0.001, 0.2]) ---
   s.add(int_key("q.n", "300", 2, 100000, "number of q points (uniform grid)"));
   s.add(real_key("q.min", "0.001", 0.0, std::nullopt, "Å^-1", "first q point", true));
   s.add(real_key("q.max", "0.2", 0.0, std::nullopt, "Å^-1", "last q point", true));
 
-  // --- simulate: the GRF core–shell simulator (spec §3; paper values by default) ---------------
+  // --- simulate: the GRF core–shell simulator (docs/method.md §3; paper values by default) ---------------
   s.add(int_key("simulate.grid_n", "512", 8, 4096, "voxels per axis N of the 3-D grid (even)"));
   s.add(real_key("simulate.dx", "5.0", 0.0, std::nullopt, "Å", "voxel size Δx", true));
   s.add(int_key("simulate.n_fft", "1024", 8, 16384, "side N_f of the zero-padded 2-D image (even, >= grid_n)"));
@@ -211,7 +211,7 @@ Schema build() {
     const auto m2 = c.range("parameters.m_q2");
     if (m2.second < m1.second) {
       fail(c, "parameters.m_q2",
-           "upper bound must be >= the upper bound of parameters.m_q1 (η ordering, spec §1.3)");
+           "upper bound must be >= the upper bound of parameters.m_q1 (η ordering, docs/method.md §1.3)");
     }
   });
   return s;

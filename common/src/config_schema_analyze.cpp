@@ -1,5 +1,5 @@
 // Config keys of the `analyze` stage (section `analyze`). See config_schema_parts.h.
-// Paper values by default (Bånkestad et al. 2026 §2.2, §4.2.5; reference-model.md §5.7, §6).
+// Paper values by default (Bånkestad et al. 2026 §2.2, §4.2.5; docs/method.md §5.7, §6).
 #include "config_schema_parts.h"
 
 namespace lnpsaxs::config::schema_parts {
@@ -12,7 +12,7 @@ void add_analyze_keys(Schema& s) {
   targets.doc = "fitted targets to analyse (names of RUN/fits/<name>/); empty: every folder under RUN/fits";
   s.add(targets);
 
-  // --- retention (spec §5.7) ---------------------------------------------------------------------
+  // --- retention (docs/method.md §5.7) ---------------------------------------------------------------------
   s.add(real_key("analyze.retention.p_best", "0.10", 0.0, 1.0, "",
                  "fraction of restarts whose mean RMSE_log is the reference loss L*", true));
   s.add(real_key("analyze.retention.alpha", "1.2", 1.0, std::nullopt, "",
@@ -22,7 +22,7 @@ void add_analyze_keys(Schema& s) {
   s.add(real_key("analyze.retention.max_fraction", "0.30", 0.0, 1.0, "",
                  "keep at most ceil(max_fraction * N) lowest-loss restarts", true));
 
-  // --- correlations and clustering (spec §6) ---------------------------------------------------
+  // --- correlations and clustering (docs/method.md §6) ---------------------------------------------------
   s.add(int_key("analyze.top_pairs", "10", 1, 1000, "number of strongest weighted-Spearman pairs reported"));
   s.add(int_key("analyze.clustering.min_cluster_size", "100", 2, 1e9, "HDBSCAN min_cluster_size (paper 100)"));
   s.add(int_key("analyze.clustering.min_samples", "30", 1, 1e9,
@@ -32,7 +32,7 @@ void add_analyze_keys(Schema& s) {
                  "let HDBSCAN return the whole ensemble as one cluster (a unimodal ensemble, e.g. the gold "
                  "sphere fit); false is scikit-learn's default, which then splits it or calls it noise"));
 
-  // --- sensitivity (spec §6) -------------------------------------------------------------------
+  // --- sensitivity (docs/method.md §6) -------------------------------------------------------------------
   s.add(choice_key("analyze.jacobian.mode", "forward", {"forward", "reverse"},
                    "autograd strategy: forward (one double-backward pass per parameter, cheap for 10 "
                    "parameters) or reverse (one backward pass per q point)"));
@@ -40,7 +40,7 @@ void add_analyze_keys(Schema& s) {
 
   // --- per-medoid views ------------------------------------------------------------------------
   s.add(int_key("analyze.lengthscale_points", "500", 16, 1e6,
-                "q points of the length-scale spectral mass on [2π/250, 0.2] Å⁻¹ (spec §3.10a)"));
+                "q points of the length-scale spectral mass on [2π/250, 0.2] Å⁻¹ (docs/method.md §3.10)"));
   s.add(int_key("analyze.radius_points", "400", 16, 1e6, "points of each medoid's radius pdf on [A, B]"));
   s.add(int_key("analyze.slice_grid_n", "0", 0, 4096,
                 "voxels per axis of the realised density field of each medoid (surrogate model); 0: "

@@ -1,6 +1,6 @@
 // Config keys of the `fit` stage (section `fit`). See config_schema_parts.h.
-// Defaults: design.md "Method defaults" (fit loss, quadrature, fit optimiser, restarts) and
-// reference-model.md §1.2–1.3, §5, §7 (boxes, reparameterisations, baselines).
+// Defaults: docs/method.md §5.1–5.5 (quadrature, loss, optimiser, restarts) and
+// docs/method.md §1.2–1.3, §5, §7 (boxes, reparameterisations, baselines).
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -161,7 +161,7 @@ void add_fit_keys(Schema& s) {
   s.add(bool_key("fit.batch_skip_bad", "false",
                  "a fit.batch file that cannot be read: false stops before any fit with one line naming it; true "
                  "skips it (listed as skipped in the log and RUN/results.csv)"));
-  // --- restarts (design.md "restarts") -------------------------------------------------------
+  // --- restarts (docs/method.md §5.5) -------------------------------------------------------
   s.add(int_key("fit.restarts_experimental", "8000", 1, 1e9, "restarts of a surrogate fit of measured data"));
   s.add(
       int_key("fit.restarts_synthetic", "1024", 1, 1e9, "restarts of a surrogate fit of a synthetic target"));
@@ -183,7 +183,7 @@ void add_fit_keys(Schema& s) {
   s.add(range_key("fit.cv", "[0.10, 0.35]", 0.0, std::nullopt, "1",
                   "box of cv = s_r/m_r when size_parameters is m_r_cv", true));
   s.add(real_key("fit.m_q2_start_gap", "0.1", 0.0, 0.9, "1",
-                 "starts keep m_q2 - m_q1 >= this fraction of the m_q1 box span (spec §5.5)"));
+                 "starts keep m_q2 - m_q1 >= this fraction of the m_q1 box span (docs/method.md §5.5)"));
   // --- forward model ---------------------------------------------------------------------------
   s.add(int_key(
       "fit.quadrature_nodes", "64", 2, 4096,
@@ -210,7 +210,7 @@ void add_fit_keys(Schema& s) {
                "background box [0, this x smallest data intensity in the fit window] (capped so the particle "
                "term keeps >= 5 % of the invariant)",
                true));
-  // --- loss (design.md "fit loss") -----------------------------------------------------------
+  // --- loss (docs/method.md §5.3) -----------------------------------------------------------
   s.add(choice_key(
       "fit.loss", "auto", {"auto", "log", "composite", "chi2"},
       "loss of every target without its own loss: log = mean squared difference of log10 I_PI over the "
@@ -222,7 +222,7 @@ void add_fit_keys(Schema& s) {
   s.add(real_key("fit.loss_lin_weight", "1.0", 0.0, std::nullopt, "1",
                  "lambda_lin on the MSE of I_PI / loss_lin_scale"));
   s.add(real_key("fit.loss_lin_scale", "1e5", 0.0, std::nullopt, "Å^3", "scale of the linear term", true));
-  // --- optimiser (design.md "fit optimiser") ---------------------------------------------------
+  // --- optimiser (docs/method.md §5.4) ---------------------------------------------------
   s.add(int_key("fit.steps", "1000", 1, 1e8, "AdamW steps per restart"));
   s.add(real_key("fit.lr", "0.01", 0.0, std::nullopt, "1", "peak learning rate", true));
   s.add(real_key("fit.weight_decay", "0", 0.0, std::nullopt, "1", "AdamW decoupled weight decay"));
@@ -241,7 +241,7 @@ void add_fit_keys(Schema& s) {
   s.add(int_key("fit.analytic_warmup_steps", "0", 0, 1e8, "sphere/core_shell: linear warm-up steps"));
   s.add(real_key("fit.analytic_lr_final", "0.1", 0.0, 1.0, "1",
                  "sphere/core_shell: cosine decays to this fraction"));
-  // --- boxes of the surrogate's structural parameters (spec §1.2; m_q2 follows from η) --------
+  // --- boxes of the surrogate's structural parameters (docs/method.md §1.2; m_q2 follows from η) --------
   s.add(range_key("fit.box.delta_rho_int", "[-0.98, 0.98]", -1.0, 1.0, "1", "fit box of delta_rho_int"));
   s.add(
       range_key("fit.box.w", "[0.01, 0.99]", 0.0, 1.0, "1", "fit box of w (weight of spectral component 2)"));
@@ -252,7 +252,7 @@ void add_fit_keys(Schema& s) {
   s.add(range_key("fit.box.shell_thickness", "[40, 70]", 0.0, std::nullopt, "Å", "fit box of shell_thickness",
                   true));
   s.add(range_key("fit.box.rho_rel", "[0.7, 1.3]", 0.0, std::nullopt, "1", "fit box of rho_rel", true));
-  // --- core-shell baseline (spec §7.2) ---------------------------------------------------------
+  // --- core-shell baseline (docs/method.md §7.2) ---------------------------------------------------------
   s.add(range_key("fit.core_shell.shell_thickness", "[20, 100]", 0.0, std::nullopt, "Å",
                   "core_shell baseline: box of the shell thickness d", true));
   s.add(range_key("fit.core_shell.contrast", "[0.5, 2.0]", 0.0, std::nullopt, "1",

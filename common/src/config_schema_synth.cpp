@@ -1,4 +1,4 @@
-// Config keys of the `synth` stage: synthetic polydisperse targets of paper Table S2 (spec §3.9).
+// Config keys of the `synth` stage: synthetic polydisperse targets of paper Table S2 (docs/method.md §3.9).
 #include <cmath>
 
 #include "config_schema_parts.h"

@@ -1,6 +1,5 @@
 // Config keys of the `train` stage (section `train`). See config_schema_parts.h.
-// Defaults: design.md "Method defaults" (surrogate, surrogate loss and training) and
-// reference-model.md §4.3–4.5.
+// Defaults: docs/method.md §4.3–4.5 (surrogate, its loss and training).
 #include "config_schema_parts.h"
 
 namespace lnpsaxs::config::schema_parts {
@@ -18,7 +17,8 @@ void add_train_keys(Schema& s) {
   s.add(real_key("train.beta2", "0.999", 0.0, 0.999999999, "", "AdamW β2"));
   s.add(real_key("train.eps", "1e-8", 0.0, 1.0, "", "AdamW ε", true));
   s.add(choice_key("train.loss", "code", {"code", "paper"},
-                   "code: 10·mean(d_y)·mean SmoothL1((ŷ−y)/d_y); paper: mean SmoothL1((ŷ−y)/d_y) (spec §4.4)"));
+                   "code: 10·mean(d_y)·mean SmoothL1((ŷ−y)/d_y); paper: mean SmoothL1((ŷ−y)/d_y) "
+                   "(docs/method.md §4.4)"));
   s.add(real_key("train.smooth_l1_beta", "1.0", 0.0, 1e6, "", "transition point β of SmoothL1", true));
   s.add(int_key("train.checkpoint_every", "100", 1, 1e9,
                 "epochs between checkpoints of model + optimiser (a killed run loses at most this many)"));

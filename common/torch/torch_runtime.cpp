@@ -1,6 +1,7 @@
 #include "lnpsaxs/torch_runtime.h"
 
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -30,7 +31,7 @@ int configure_threads(const config::Config& cfg, int ranks_on_node) {
     const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     n = std::max(1, hw / std::max(1, ranks_on_node));
   }
-  torch::set_num_threads(n);
+  at::set_num_threads(n);
   return n;
 }
 

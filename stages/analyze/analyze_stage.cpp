@@ -1,6 +1,6 @@
 #include "analyze_stage.h"
 
-#include <torch/torch.h>
+#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <chrono>
@@ -9,8 +9,8 @@
 #include <set>
 
 #include "export.h"
-#include "grf_simulator.h"
-#include "simulate_stage.h"
+#include "jacobian.h"
+#include "models/simulator/from_config.h"
 #include "lnpsaxs/batch.h"
 #include "lnpsaxs/checkpoint.h"
 #include "results_table.h"
@@ -97,13 +97,13 @@ namespace {
 /// A smooth, twice-differentiable stand-in for the forward model (--debug-forward-model): it lets
 /// the sensitivity path and its report figures be exercised before/without the fit library. Not physics.
 ForwardFn debug_forward_model(const FitEnsemble& fits) {
-  const at::Tensor q = torch::tensor(fits.q, torch::kFloat64);
-  const at::Tensor lo = torch::tensor(fits.lower, torch::kFloat64), hi = torch::tensor(fits.upper, torch::kFloat64);
+  const at::Tensor q = at::tensor(fits.q, at::kDouble);
+  const at::Tensor lo = at::tensor(fits.lower, at::kDouble), hi = at::tensor(fits.upper, at::kDouble);
   return [q, lo, hi](const at::Tensor& theta) {
-    const at::Tensor t = ((theta.to(torch::kFloat64) - lo) / (hi - lo));                      // [R, P] in [0, 1]
-    const at::Tensor scale = 20.0 + 400.0 * torch::arange(1, t.size(1) + 1, torch::kFloat64) / t.size(1);  // [P] Å
+    const at::Tensor t = ((theta.to(at::kDouble) - lo) / (hi - lo));                      // [R, P] in [0, 1]
+    const at::Tensor scale = 20.0 + 400.0 * at::arange(1, t.size(1) + 1, at::kDouble) / t.size(1);  // [P] Å
     const at::Tensor arg = q.reshape({1, -1, 1}) * scale.reshape({1, 1, -1}) * (0.5 + t.unsqueeze(1));
-    return torch::log10((1.0 + t.unsqueeze(1)) * torch::exp(-arg.pow(2) / 10.0) + 1e-6).sum(2);
+    return at::log10((1.0 + t.unsqueeze(1)) * at::exp(-arg.pow(2) / 10.0) + 1e-6).sum(2);
   };
 }
 
@@ -141,8 +141,9 @@ void write_sensitivity(const cli::StageContext& ctx, hid_t file, const FitEnsemb
   }
   const auto t0 = std::chrono::steady_clock::now();
   const std::int64_t k = static_cast<std::int64_t>(a.kept.size()), p = fits.n_params();
-  const at::Tensor theta = torch::from_blob(const_cast<double*>(a.params.data.data()), {k, p}, torch::kFloat64).clone();
-  const at::Tensor lo = torch::tensor(fits.lower, torch::kFloat64), hi = torch::tensor(fits.upper, torch::kFloat64);
+  const at::Tensor theta =
+      at::from_blob(const_cast<double*>(a.params.data.data()), {k, p}, at::kDouble).clone();
+  const at::Tensor lo = at::tensor(fits.lower, at::kDouble), hi = at::tensor(fits.upper, at::kDouble);
   JacobianMode used = JacobianMode::forward;
   const at::Tensor jac = scaled_jacobian(*f, theta, lo, hi, jacobian_mode_from_string(ctx.cfg.string("analyze.jacobian.mode")),
                                          ctx.cfg.integer("analyze.jacobian.chunk"), &used).contiguous();
@@ -219,7 +220,7 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
   grid.smooth_sigma_px = ctx.cfg.real("simulate.smooth_sigma_px");
   grid.radial_sigma = ctx.cfg.real("simulate.radial_sigma");
   // The run's simulator backend (simulate.backend), on the slice grid; one q point is enough.
-  const std::unique_ptr<sim::Simulator> sim_ptr = simulate::simulator_from_config(
+  const std::unique_ptr<sim::Simulator> sim_ptr = sim::simulator_from_config(
       ctx, grid, {M_PI / grid.dx}, sim::Interior::grf, torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size()));
   const sim::Simulator& simulator = *sim_ptr;
   const std::int64_t n = grid.n;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ensemble.h"
-#include "jacobian.h"
+#include "forward_fn.h"
 #include "lnpsaxs/cli.h"
 
 namespace lnpsaxs::analysis {

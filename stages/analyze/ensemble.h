@@ -1,6 +1,6 @@
 #pragma once
 // The torch-free part of the ensemble analysis of one fitted target (paper §2.2, §4.2.5;
-// reference-model.md §5.7, §6): retention → loss weights → weighted Spearman and its strongest
+// docs/method.md §5.7, §6): retention → loss weights → weighted Spearman and its strongest
 // pairs → z-scores → HDBSCAN → PCA → groups (the clusters, or the whole retained set when
 // clustering was skipped or found nothing) with medoids and marginal summaries → parameter-only
 // views of each medoid (radius pdf, length-scale mass). write_ensemble() stores it all in the

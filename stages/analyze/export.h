@@ -25,7 +25,7 @@ struct FitCurves {
 };
 
 /// Undoes the Porod normalisation: data = stored · data_invariant, model = 10^curve · data_invariant
-/// (the model curve of fits.h5 includes the fitted background, design.md "fit loss"). The band is
+/// (the model curve of fits.h5 includes the fitted background, docs/method.md §5.3). The band is
 /// the per-q percentile (linear interpolation) over the retained restarts `a.kept`. Throws
 /// InputError when `data_invariant` is not positive and finite.
 /// `q_width` is fits.h5's /target/q_width (σ_q per point of /q), or empty.

@@ -1,23 +1,15 @@
-// The forward model of a fitted ensemble for the Jacobians: the fit stage's differentiable
-// polydisperse model (stages/fit/forward_model.h, library lnpsaxs_fit_lib), rebuilt from the fit's
-// own output so that analyze differentiates exactly the map that was fitted (same q grid, invariant
-// window, background, truncation, quadrature nodes and, for `surrogate`, the trained network).
-//
-// Compiled with LNPSAXS_ANALYZE_WITH_FIT_MODEL = 1 when CMake has the fit library
-// (stages/analyze/CMakeLists.txt); without it every analysis file's /sensitivity says
-// "skipped: ..." and the rest of the analysis is unaffected.
+// The forward model of a fitted ensemble for the Jacobians: the differentiable polydisperse model
+// of models/forward (library lnpsaxs_forward), rebuilt from the fit's own output so that analyze
+// differentiates exactly the map that was fitted (same q grid, invariant window, background,
+// truncation, quadrature nodes and, for `surrogate`, the trained network).
 #include "analyze_stage.h"
 #include "lnpsaxs/errors.h"
-
-#if LNPSAXS_ANALYZE_WITH_FIT_MODEL
-#include "forward_model.h"
 #include "lnpsaxs/torch_runtime.h"
-#endif
+#include "models/forward/forward_model.h"
 
 namespace lnpsaxs::analysis {
 
 std::optional<ForwardFn> forward_model_for(const cli::StageContext& ctx, const FitEnsemble& fits, std::string& why) {
-#if LNPSAXS_ANALYZE_WITH_FIT_MODEL
   try {
     const c10::Device device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
     const fit::ForwardModel model = fit::ForwardModel::from_fit_output(fits.path, ctx.opts.run_dir, device);
@@ -35,12 +27,6 @@ std::optional<ForwardFn> forward_model_for(const cli::StageContext& ctx, const F
     why = std::string("cannot rebuild the forward model: ") + e.what();
     return std::nullopt;
   }
-#else
-  (void)ctx;
-  (void)fits;
-  why = "the fit stage's forward model (stages/fit/forward_model.h) was not compiled into this build";
-  return std::nullopt;
-#endif
 }
 
 }  // namespace lnpsaxs::analysis

@@ -1,7 +1,7 @@
 #pragma once
 // HDBSCAN (Campello, Moulavi & Sander 2013; McInnes & Healy 2017) with scikit-learn's semantics
 // (sklearn.cluster.HDBSCAN, Euclidean metric, alpha = 1, cluster_selection_method = "eom",
-// cluster_selection_epsilon = 0), written for the ensemble analysis (reference-model.md §6):
+// cluster_selection_epsilon = 0), written for the ensemble analysis (docs/method.md §6):
 //   1. core distance of a point = distance to its min_samples-th nearest neighbour, the point
 //      itself counted (so min_samples = 1 gives 0);
 //   2. mutual reachability d_mr(a, b) = max(core a, core b, |a − b|);

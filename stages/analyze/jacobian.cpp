@@ -1,6 +1,8 @@
 #include "jacobian.h"
 
-#include <torch/torch.h>
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
 #include <vector>
@@ -14,7 +16,7 @@ namespace {
 /// Jacobian of one chunk, [r, n_q, P] in the dtype of theta.
 at::Tensor chunk_jacobian(const ForwardFn& f, const at::Tensor& theta, const at::Tensor& lower, const at::Tensor& span,
                           JacobianMode mode) {
-  torch::AutoGradMode grad_on(true);
+  c10::AutoGradMode grad_on(true);
   const at::Tensor u = ((theta - lower) / span).detach().requires_grad_(true);
   const at::Tensor y = f(lower + span * u);
   if (y.dim() != 2 || y.size(0) != theta.size(0)) {
@@ -22,7 +24,7 @@ at::Tensor chunk_jacobian(const ForwardFn& f, const at::Tensor& theta, const at:
                          "-D; expected [R, n_q] for R = " + std::to_string(theta.size(0)));
   }
   const std::int64_t n_q = y.size(1), p = theta.size(1);
-  at::Tensor jac = torch::zeros({theta.size(0), n_q, p}, theta.options());
+  at::Tensor jac = at::zeros({theta.size(0), n_q, p}, theta.options());
   if (mode == JacobianMode::reverse) {
     for (std::int64_t i = 0; i < n_q; ++i) {
       // Rows are independent, so the gradient of the column sum holds row r's derivative in row r.
@@ -32,7 +34,7 @@ at::Tensor chunk_jacobian(const ForwardFn& f, const at::Tensor& theta, const at:
     }
     return jac;
   }
-  const at::Tensor cot = torch::zeros_like(y).requires_grad_(true);
+  const at::Tensor cot = at::zeros_like(y).requires_grad_(true);
   auto g = torch::autograd::grad({(y * cot).sum()}, {u}, {}, /*retain_graph=*/true, /*create_graph=*/true,
                                  /*allow_unused=*/true);
   if (!g[0].defined() || !g[0].requires_grad()) return jac;  // f does not depend on θ at all
@@ -72,11 +74,11 @@ at::Tensor scaled_jacobian(const ForwardFn& f, const at::Tensor& theta, const at
       }
     }
     if (mode == JacobianMode::reverse) j = chunk_jacobian(f, rows, lo, span, mode);
-    parts.push_back(j.detach().to(torch::kCPU, torch::kFloat64));
+    parts.push_back(j.detach().to(at::kCPU, at::kDouble));
   }
   if (used) *used = mode;
-  if (parts.empty()) return torch::zeros({0, 0, theta.size(1)}, torch::kFloat64);
-  return torch::cat(parts, 0).contiguous();
+  if (parts.empty()) return at::zeros({0, 0, theta.size(1)}, at::kDouble);
+  return at::cat(parts, 0).contiguous();
 }
 
 }  // namespace lnpsaxs::analysis

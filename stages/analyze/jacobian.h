@@ -1,5 +1,5 @@
 #pragma once
-// Jacobians of a batched forward model by autograd (paper §4.2.5; reference-model.md §6):
+// Jacobians of a batched forward model by autograd (paper §4.2.5; docs/method.md §6):
 //   J[r, i, j] = ∂ f(θ_r)[i] / ∂θ̃_j,   θ = lower + span·θ̃ (θ̃ = min–max scaled parameters),
 // where f maps physical parameters [R, P] to log10 I_PI [R, n_q] with the rows independent of each
 // other (true of the polydisperse forward models: restarts never mix).
@@ -13,13 +13,11 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
-namespace lnpsaxs::analysis {
+#include "forward_fn.h"
 
-/// Physical parameters [R, P] → log10 I_PI [R, n_q]; must be differentiable w.r.t. its input.
-using ForwardFn = std::function<at::Tensor(const at::Tensor&)>;
+namespace lnpsaxs::analysis {
 
 enum class JacobianMode { forward, reverse };
 JacobianMode jacobian_mode_from_string(const std::string& s);

@@ -1,5 +1,5 @@
 #pragma once
-// Parameter-only views of one solution (reference-model.md §3.10a, §6 "Real-space view"):
+// Parameter-only views of one solution (docs/method.md §3.10):
 // the truncated log-normal radius distribution and the length-scale spectral mass of the GRF
 // interior. Torch-free.
 #include <vector>
@@ -11,8 +11,8 @@ namespace lnpsaxs::analysis {
 /// Throws lnpsaxs::InputError unless m_r, s_r > 0 and 0 < a < b.
 std::vector<double> truncated_lognormal_pdf(const std::vector<double>& r, double m_r, double s_r, double a, double b);
 
-/// Length-scale spectral mass of spec §3.10a on q = linspace(2π/250, 0.2, n_points) Å⁻¹:
-/// M(q) = q²·P(q), P = (1 − w)·LN1 + w·LN2 (design.md weight convention), normalised by its
+/// Length-scale spectral mass of docs/method.md §3.10 on q = linspace(2π/250, 0.2, n_points) Å⁻¹:
+/// M(q) = q²·P(q), P = (1 − w)·LN1 + w·LN2 (docs/method.md §3.3: w weights component 2), normalised by its
 /// trapezoid area over q; reported against ℓ = 2π/q sorted ascending.
 struct LengthScaleMass {
   std::vector<double> length;  ///< ℓ [Å], ascending

@@ -1,6 +1,6 @@
 #pragma once
-// Retention of the multi-start ensemble (paper §2.2; reference-model.md §5.7, design.md
-// "retention"): the robust reference loss L* is the MEAN of the best ⌈p_best·N⌉ losses; restarts
+// Retention of the multi-start ensemble (paper §2.2; docs/method.md §5.7):
+// the robust reference loss L* is the MEAN of the best ⌈p_best·N⌉ losses; restarts
 // with L ≤ α·L* are kept, bounded to the ⌈f_min·N⌉ … ⌈f_max·N⌉ lowest-loss restarts.
 // Losses that are NaN or infinite are excluded before anything else and counted; N is the number
 // of finite losses.

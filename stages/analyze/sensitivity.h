@@ -1,6 +1,6 @@
 #pragma once
 // Aggregation of the per-solution Jacobians J_r[i, j] = ∂ log10 I_PI(q_i)/∂θ̃_j (θ̃ = min–max
-// scaled parameters; reference-model.md §6, paper §4.2.5) into the identifiability summaries:
+// scaled parameters; docs/method.md §6, paper §4.2.5) into the identifiability summaries:
 // elementwise median, global sensitivity (RMS over q), coupling (cosine similarity of columns)
 // and the Gauss–Newton matrices F_r = J_rᵀ J_r with their eigenvalues. Torch-free (float64).
 #include <cstdint>
@@ -42,7 +42,7 @@ Matrix gauss_newton(const Matrix& j);
 /// eigenvectors as columns — the stiff (first) and sloppy (last) parameter combinations.
 Eigen gauss_newton_eigen(const Matrix& j);
 
-/// Rows of J whose L2 norm is scaled to 1 (zero rows stay zero): the heatmap display of spec §6.
+/// Rows of J whose L2 norm is scaled to 1 (zero rows stay zero): the heatmap display of docs/method.md §6.
 Matrix normalise_rows(const Matrix& j);
 
 }  // namespace lnpsaxs::analysis

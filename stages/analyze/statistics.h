@@ -1,5 +1,5 @@
 #pragma once
-// Small dense statistics for the ensemble analysis (paper §2.2, §4.2.5; reference-model.md §6):
+// Small dense statistics for the ensemble analysis (paper §2.2, §4.2.5; docs/method.md §6):
 // ranks, loss weights, weighted Spearman correlation, standardisation, PCA, symmetric eigen-
 // decomposition and SVD (Eigen3, behind this header), medoids and per-group summaries.
 // Everything is float64 on the CPU and free of LibTorch, so its tests compile in seconds.
@@ -29,7 +29,7 @@ struct Matrix {
 /// Ranks 1..n of `x`, ties given the average of the ranks they span (scipy's "average").
 std::vector<double> average_ranks(const std::vector<double>& x);
 
-/// Loss weights w_i ∝ exp(−(L_i − min L)/s), s = population SD of L (reference-model.md §6),
+/// Loss weights w_i ∝ exp(−(L_i − min L)/s), s = population SD of L (docs/method.md §6),
 /// normalised to sum 1. Equal weights when s = 0. Requires finite losses (std::invalid_argument).
 std::vector<double> loss_weights(const std::vector<double>& loss);
 

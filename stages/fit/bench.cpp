@@ -30,18 +30,16 @@
 #include <string>
 #include <vector>
 
-#include "forward_model.h"
+#include "models/forward/forward_model.h"
 #include "lnpsaxs/config.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/param_space.h"
 #include "lnpsaxs/q_grid.h"
 #include "lnpsaxs/torch_runtime.h"
 #include "multistart.h"
-#include "parameters.h"
+#include "models/forward/parameters.h"
 
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
-#include "surrogate.h"
-#endif
+#include "models/surrogate/surrogate.h"
 
 namespace {
 namespace fit = lnpsaxs::fit;
@@ -129,7 +127,6 @@ void bench(const lnpsaxs::config::Config& cfg, std::int64_t restarts, std::int64
               static_cast<long long>(rows), static_cast<long long>(width), static_cast<long long>(width),
               static_cast<long long>(width), mm_layer, mm_1024);
   std::int64_t steps = 0;
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
   {
     lnpsaxs::surrogate::Metadata meta;
     meta.q = q;
@@ -166,9 +163,6 @@ void bench(const lnpsaxs::config::Config& cfg, std::int64_t restarts, std::int64
         rate, static_cast<double>(restarts) / rate, static_cast<long long>(restarts),
         static_cast<long long>(steps), gflops, 100.0 * gflops / mm_layer, 100.0 * gflops / mm_1024);
   }
-#else
-  std::printf("  surrogate fit: not compiled (stages/train missing)\n");
-#endif
   for (fit::Model m : {fit::Model::sphere, fit::Model::core_shell}) {
     const std::vector<double> grid = lnpsaxs::linear_q_grid(0.001, 0.2, 300);
     fit::ForwardSetup s;

@@ -14,7 +14,7 @@
 #include <ATen/ATen.h>
 
 #include "batch.h"
-#include "forward_model.h"
+#include "models/forward/forward_model.h"
 #include "lnpsaxs/batch.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/join_lock.h"
@@ -28,13 +28,11 @@
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
 #include "multistart.h"
-#include "parameters.h"
+#include "models/forward/parameters.h"
 #include "summary.h"
 #include "target.h"
 
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
-#include "surrogate.h"
-#endif
+#include "models/surrogate/surrogate.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -376,7 +374,7 @@ std::string attr_or_empty(const std::string& path, const char* name) {
   }
 }
 
-/// Logs the retained ensemble of a joined fit (design.md retention rule on RMSE_log).
+/// Logs the retained ensemble of a joined fit (docs/method.md §5.7: retention on RMSE_log).
 void log_summary(const std::string& fits, const Plan& p) {
   io::File f = io::File::open(fits, io::File::Mode::read);
   const auto rmse = io::read_all<double>(io::open_dataset(f, "/rmse_log"));
@@ -816,13 +814,9 @@ void run(cli::StageContext& ctx) {
   std::shared_ptr<const surrogate::Surrogate> sur;
   std::vector<double> sur_grid;
   if (need_surrogate) {
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
     ctx.require_input("surrogate/surrogate.h5", "train");
     sur = std::make_shared<const surrogate::Surrogate>(surrogate::Surrogate::load(ctx.opts.run_dir, device));
     sur_grid = sur->metadata().q;
-#else
-    throw NotCompiled("the surrogate forward model (stages/train: lnpsaxs_surrogate)");
-#endif
   }
   const std::vector<double> grid = q_grid_from_config(cfg);
   std::vector<Plan> plans;

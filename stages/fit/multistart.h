@@ -1,6 +1,6 @@
 #pragma once
-// Batched multi-start optimisation (paper §4.2.3; reference-model.md §5.3–5.4; design.md "fit
-// loss", "fit optimiser"): B restarts of one target optimised together as one tensor problem, each
+// Batched multi-start optimisation (paper §4.2.3; docs/method.md §5.3–5.4):
+// B restarts of one target optimised together as one tensor problem, each
 // restart in its own unconstrained coordinates (parameters.h), AdamW with warm-up + cosine
 // schedule, the gradient-norm clip applied to each restart separately. The loss is the SUM of
 // the per-restart losses, so a restart's trajectory does not depend on which other restarts share
@@ -11,8 +11,8 @@
 #include <functional>
 #include <vector>
 
-#include "forward_model.h"
-#include "parameters.h"
+#include "models/forward/forward_model.h"
+#include "models/forward/parameters.h"
 #include "target.h"
 
 namespace lnpsaxs::fit {
@@ -30,7 +30,7 @@ struct OptimiserSettings {
 /// f + (1 − f)·½(1 + cos πt), t = (s − warmup)/(steps − warmup) clamped to [0, 1].
 double lr_factor(const OptimiserSettings& o, std::int64_t step);
 
-/// Loss per restart over the N fitted points (design.md "fit loss"; target.h LossKind):
+/// Loss per restart over the N fitted points (docs/method.md §5.3; target.h LossKind):
 ///   composite  L = λ_log·mean(w_log·(ln M − ln D)²) + λ_lin·mean(w_lin·((M − D)/scale)²)
 ///   log        L = mean(w_log·(log10 M − log10 D)²)
 ///   chi2       L = Σ ((s·Ī + b − D)/σ)² / (N − P), Ī the model before normalisation and (s, b) the
@@ -59,7 +59,7 @@ struct FitData {
   std::vector<double> data_full;  ///< D on the whole grid (NaN off the data's range)
 };
 /// The loss's view of a prepared target: Porod-normalised data and weights on the fit columns
-/// (spec §5 composite loss). Pure; no errors beyond those of target preparation.
+/// (docs/method.md §5 composite loss). Pure; no errors beyond those of target preparation.
 FitData make_fit_data(const PreparedTarget& t);
 
 /// Per-restart outcome, row-major over the batch.

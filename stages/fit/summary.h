@@ -1,5 +1,5 @@
 #pragma once
-// Retention of the multi-start ensemble (design.md "retention"; reference-model.md §5.7) and a
+// Retention of the multi-start ensemble (docs/method.md §5.7) and a
 // one-paragraph summary of a finished fit for the log. Plain C++.
 #include <cstdint>
 #include <string>

@@ -151,17 +151,6 @@ std::int64_t restarts_for(const TargetSpec& t, const config::Config& cfg) {
   return t.restarts > 0 ? t.restarts : batch::default_restarts(cfg, t.model == Model::surrogate, t.synth > 0);
 }
 
-std::vector<double> trapezoid_weights(const std::vector<double>& q, std::int64_t begin, std::int64_t end) {
-  if (end - begin < 2) throw InputError("trapezoid rule needs at least 2 points");
-  std::vector<double> c(static_cast<std::size_t>(end - begin), 0.0);
-  for (std::int64_t i = begin; i + 1 < end; ++i) {
-    const double h = 0.5 * (q[static_cast<std::size_t>(i + 1)] - q[static_cast<std::size_t>(i)]);
-    c[static_cast<std::size_t>(i - begin)] += h;
-    c[static_cast<std::size_t>(i + 1 - begin)] += h;
-  }
-  return c;
-}
-
 std::vector<double> PreparedTarget::truth_for(const Layout& layout) const {
   std::vector<double> out(layout.size(), kNaN);
   for (std::size_t j = 0; j < layout.size(); ++j) {

@@ -1,13 +1,14 @@
 #pragma once
 // A fit target: what is fitted (a measured file or a synthetic target of `synth`), with which
-// model, loss and in which q window (issue 5 "Data in", issue 13; spec §5.2, §5.8). The analytical
+// model, loss and in which q window (issue 5 "Data in", issue 13; docs/method.md §5.2, §5.8). The analytical
 // models are fitted at the data's own q; the surrogate, whose output lives on a fixed grid, gets
 // the data binned onto that grid (σ propagated). Plain C++ (no LibTorch).
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "parameters.h"
+#include "models/forward/parameters.h"
+#include "models/forward/quadrature.h"  // trapezoid_weights (the invariant window)
 
 namespace lnpsaxs {
 namespace config {
@@ -49,7 +50,7 @@ struct TargetSpec {
   std::string source() const;
 };
 
-/// The loss a target is fitted with (design.md "fit loss"): `log` = mean of w·(log10 M − log10 D)²;
+/// The loss a target is fitted with (docs/method.md §5.3): `log` = mean of w·(log10 M − log10 D)²;
 /// `composite` = the paper's λ_log·MSE(ln) + λ_lin·MSE(I/scale); `chi2` = Σ((s·I + b − D)/σ)²/(N − P)
 /// with s (and b) solved in closed form at every step.
 enum class LossKind { log, composite, chi2 };
@@ -111,15 +112,12 @@ struct PreparedTarget {
 /// data's range received no point; the fit window holds every grid point that received a point of
 /// [q_min, q_max], and those bins average window points only, so no point of the window is
 /// dropped. The invariant window is the fit window for sphere/core_shell and the whole data range
-/// for the surrogate (design.md "invariant window"); the data are normalised by their invariant
+/// for the surrogate (docs/method.md §5.2); the data are normalised by their invariant
 /// over it. `run_dir` locates synthetic targets. Throws InputError for unreadable or malformed data,
 /// a window holding fewer than 3 points, σ weighting without σ, and σ weighting or loss chi2 when a
 /// window point has an unusable σ (the message names the first such row).
 PreparedTarget prepare_target(const TargetSpec& spec, const std::vector<double>& grid,
                               const std::string& run_dir);
-
-/// Trapezoid weights c_i of ∫ f dq over grid points [begin, end): Σ c_i f(q_i). end − begin ≥ 2.
-std::vector<double> trapezoid_weights(const std::vector<double>& q, std::int64_t begin, std::int64_t end);
 
 }  // namespace fit
 }  // namespace lnpsaxs

@@ -1,6 +1,6 @@
 #pragma once
 // The `sample` stage: Sobol design of the training and held-out test parameter sets
-// (reference-model.md §2; issue "Foundation", item 4).
+// (docs/method.md §2; issue "Foundation", item 4).
 #include "lnpsaxs/cli.h"
 
 namespace lnpsaxs::sample {

@@ -6,8 +6,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "grf_cuda.h"
-#include "simulator.h"
+#include "models/simulator/from_config.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/join_lock.h"
 #include "lnpsaxs/log.h"
@@ -27,23 +26,14 @@ const cli::StageInfo& stage_info() {
       "GRF core–shell SAXS curves for every θ of params.h5 (training set and test set)",
       "Reads RUN/params.h5 and computes log10 I(q) on the config's q grid for this shard's items of\n"
       "the train and test splits: each curve is the mean of simulate.realisations GRF realisations\n"
-      "(spec §3). Writes RUN/curves/shard-IIII-of-NNNN.h5 (ranks of a shard write collectively) and,\n"
-      "once every shard is complete, RUN/curves.h5 joining them with virtual datasets.\n"
+      "(docs/method.md §3). Writes RUN/curves/shard-IIII-of-NNNN.h5 (ranks of a shard write\n"
+      "collectively) and, once every shard is complete, RUN/curves.h5 joining them with virtual\n"
+      "datasets.\n"
       "Resumable: rerun the same command after a kill and it continues where it stopped.\n"
       "Noise is keyed by (run.seed, split, item, realisation): results do not depend on ranks/shards.",
       stages::sections("simulate"),
       true};
   return info;
-}
-
-sim::GridSpec grid_from_config(const config::Config& cfg) {
-  sim::GridSpec g;
-  g.n = cfg.integer("simulate.grid_n");
-  g.dx = cfg.real("simulate.dx");
-  g.n_fft = cfg.integer("simulate.n_fft");
-  g.smooth_sigma_px = cfg.real("simulate.smooth_sigma_px");
-  g.radial_sigma = cfg.real("simulate.radial_sigma");
-  return g;
 }
 
 namespace {
@@ -156,57 +146,6 @@ std::uint64_t realisation_key(std::uint64_t seed, bool test_split, std::int64_t 
   return rng::derive_key(seed, rng::Stream::simulate, global, static_cast<std::uint64_t>(realisation));
 }
 
-void validate_grid(const config::Config& cfg, const sim::GrfSimulator& simulator) {
-  validate_grid(cfg, simulator.max_radius());
-}
-
-sim::Backend backend_from_config(const cli::StageContext& ctx) {
-  if (ctx.opts.vm.count("backend")) return sim::resolve_backend(ctx.opts.vm["backend"].as<std::string>(), "--backend");
-  return sim::resolve_backend(ctx.cfg.string("simulate.backend"), "simulate.backend");
-}
-
-std::string fftw_wisdom_dir(const cli::StageContext& ctx) {
-  const char* env = std::getenv("LNPSAXS_FFTW_WISDOM_DIR");
-  return env != nullptr && *env != '\0' ? std::string(env) : ctx.path("fftw");
-}
-
-std::unique_ptr<sim::Simulator> simulator_from_config(const cli::StageContext& ctx, const sim::GridSpec& grid,
-                                                      const std::vector<double>& q, sim::Interior interior,
-                                                      int threads) {
-  sim::SimulatorOptions o;
-  o.backend = backend_from_config(ctx);
-  o.threads = std::max(1, threads);
-  o.fftw_wisdom_dir = fftw_wisdom_dir(ctx);
-  if (o.backend == sim::Backend::torch) o.torch_device = torchrt::select_device(ctx.cfg, ctx.mpi.local_rank());
-  if (o.backend == sim::Backend::cuda) {
-    const int devices = sim::cuda_device_count();  // NotCompiled (exit 2) in a build without CUDA
-    if (devices == 0)
-      throw InputError("simulate.backend = cuda: no CUDA device is visible on this node (use auto, cpu or torch)");
-    o.cuda_device = ctx.mpi.local_rank() % devices;  // one rank per GPU
-  }
-  return sim::make_simulator(grid, q, interior, o);
-}
-
-void validate_grid(const config::Config& cfg, double max_radius) {
-  const double r_max = cfg.range("parameters.radius").second;
-  if (r_max > max_radius) {
-    throw ConfigError(cfg.where("parameters.radius") + "largest radius " + std::to_string(r_max) +
-                      " Å does not fit the simulation grid: simulate.grid_n = " + std::to_string(cfg.integer("simulate.grid_n")) +
-                      " voxels of simulate.dx = " + std::to_string(cfg.real("simulate.dx")) +
-                      " Å hold radii up to " + std::to_string(max_radius) +
-                      " Å (2r plus a smoothing margin must fit inside N·Δx); enlarge grid_n or dx");
-  }
-}
-
-void validate_grid(const config::Config& cfg) {
-  const double nyquist = M_PI / cfg.real("simulate.dx");
-  if (cfg.real("q.max") > nyquist) {
-    throw ConfigError(cfg.where("q.max") + "q.max = " + std::to_string(cfg.real("q.max")) +
-                      " Å^-1 is above the grid's Nyquist limit π/simulate.dx = " + std::to_string(nyquist) +
-                      " Å^-1; lower q.max or simulate.dx");
-  }
-}
-
 bool join_shards(const cli::StageContext& ctx, int num_shards) {
   const std::string out = ctx.path("curves.h5");
   const std::string sha = ctx.cfg.fingerprint(ctx.info.sections);
@@ -279,14 +218,15 @@ void run(cli::StageContext& ctx) {
     }
     return;
   }
-  validate_grid(ctx.cfg);  // config errors first: they need no input
+  sim::validate_grid(ctx.cfg);  // config errors first: they need no input
   const std::string params = ctx.require_input("params.h5", "sample");
   const std::string shard_path = ctx.path(shard_file(ctx.opts.shard, ctx.opts.num_shards));
   if (ctx.needs_work(shard_path)) {
     const int threads = torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
-    const std::unique_ptr<sim::Simulator> simulator = simulator_from_config(
-        ctx, grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), interior_from_config(ctx.cfg), threads);
-    validate_grid(ctx.cfg, simulator->max_radius());
+    const std::unique_ptr<sim::Simulator> simulator =
+        sim::simulator_from_config(ctx, sim::grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg),
+                                   interior_from_config(ctx.cfg), threads);
+    sim::validate_grid(ctx.cfg, simulator->max_radius());
     const std::string backend = sim::backend_name(simulator->backend());
     const std::vector<double> q = q_grid_from_config(ctx.cfg);
     if (ctx.root()) {

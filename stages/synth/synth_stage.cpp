@@ -10,13 +10,13 @@
 #include "lnpsaxs/sharded_loop.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
-#include "simulate_stage.h"
+#include "models/simulator/from_config.h"
 
 namespace lnpsaxs::synth {
 namespace fs = std::filesystem;
 
 const Case& table_s2_case(int id) {
-  // Paper Table S2 (reference-model.md §3.9). Structure fields: radius (drawn), shell_thickness,
+  // Paper Table S2 (docs/method.md §3.9). Structure fields: radius (drawn), shell_thickness,
   // rho_rel, delta_rho_int, w (= w2), m_q1, m_q2, s_q1, s_q2.
   static const std::array<Case, 4> cases{{
       {1, {0, 60, 0.96, -0.1, 0.30, 0.100, 0.110, 0.015, 0.100}, 245, 30},
@@ -157,12 +157,12 @@ void run(cli::StageContext& ctx) {
   }
   const std::vector<int> ids = cases_from_config(ctx.cfg);
   for (int id : ids) table_s2_case(id);  // unknown case → InputError before any work
-  simulate::validate_grid(ctx.cfg);
+  sim::validate_grid(ctx.cfg);
   const std::string shard_path = ctx.path(shard_file(ctx.opts.shard, ctx.opts.num_shards));
   if (ctx.needs_work(shard_path)) {
     const int threads = torchrt::configure_threads(ctx.cfg, ctx.mpi.local_size());
-    const std::unique_ptr<sim::Simulator> sim_ptr = simulate::simulator_from_config(
-        ctx, simulate::grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), sim::Interior::grf, threads);
+    const std::unique_ptr<sim::Simulator> sim_ptr = sim::simulator_from_config(
+        ctx, sim::grid_from_config(ctx.cfg), q_grid_from_config(ctx.cfg), sim::Interior::grf, threads);
     const sim::Simulator& simulator = *sim_ptr;
     if (ctx.root()) log::info("simulator: {}", simulator.description());
     const auto trunc = ctx.cfg.range("synth.truncation");

@@ -1,6 +1,6 @@
 #pragma once
 // The `synth` stage: synthetic polydisperse benchmark targets with known ground truth
-// (paper Table S2; reference-model.md §3.9; issue 3). For each case, N particles with radii from
+// (paper Table S2; docs/method.md §3.9; issue 3). For each case, N particles with radii from
 // the truncated log-normal (m_r, s_r) on [A, B] and one fresh GRF realisation each; the target is
 // the mean of the particles' linear intensities on the config's q grid.
 //
@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "grf_simulator.h"
 #include "lnpsaxs/cli.h"
+#include "models/simulator/grf_types.h"
 
 namespace lnpsaxs::synth {
 
-/// Ground truth of one Table S2 case. `w` is the weight of spectral component 2 (design.md), so
+/// Ground truth of one Table S2 case. `w` is the weight of spectral component 2 (docs/method.md §3.3), so
 /// the table's [w1, w2] gives w = w2.
 struct Case {
   int id;

@@ -1,9 +1,9 @@
 #pragma once
-// Accuracy of predicted curves against reference curves (paper §4.2.6; reference-model.md §4.6),
+// Accuracy of predicted curves against reference curves (paper §4.2.6; docs/method.md §4.6),
 // per curve, in log10 intensity: Δ(q) = log10 I_pred − log10 I_ref on the n_q-point grid,
 //   MALE_log   = mean_q |Δ|,
 //   RMSE_log   = sqrt(mean_q Δ²),
-//   RelErr_log = MALE_log / (max_q log10 I_ref − min_q log10 I_ref)   (the MEAN form, spec §9.20).
+//   RelErr_log = MALE_log / (max_q log10 I_ref − min_q log10 I_ref)   (the MEAN form, docs/method.md §4.6).
 // A candidate for common/ once `analyze` needs the same numbers.
 #include <cstdint>
 #include <string>

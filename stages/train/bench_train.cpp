@@ -26,7 +26,7 @@
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/mpi_env.h"
 #include "lnpsaxs/torch_runtime.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 #include "trainer.h"
 
 namespace {

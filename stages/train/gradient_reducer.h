@@ -1,6 +1,6 @@
 #pragma once
 // Sum of a flat gradient bucket across the ranks of a communicator: the hand-written half of
-// data-parallel training (LibTorch's C++ API has no DistributedDataParallel; design.md "Backends").
+// data-parallel training (LibTorch's C++ API has no DistributedDataParallel; docs/architecture.md §9).
 // MPI_Allreduce on CPU tensors; NCCL (ncclAllReduce, unique id broadcast over MPI) on CUDA
 // tensors, compiled only when CUDA is found (gradient_reducer_nccl.cpp) — otherwise a stub that
 // throws NotCompiled.

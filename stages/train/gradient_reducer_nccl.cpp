@@ -1,6 +1,6 @@
 // NCCL gradient all-reduce (compiled only when CUDA and NCCL are found: LNPSAXS_CUDA_ENABLED).
 // One communicator per process over the ranks of an MPI communicator, one GPU per rank; the
-// unique id travels by MPI_Bcast from rank 0 (design.md "Backends").
+// unique id travels by MPI_Bcast from rank 0 (docs/architecture.md §9).
 #include <cuda_runtime.h>
 #include <nccl.h>
 

@@ -1,6 +1,7 @@
 #include "train_stage.h"
 
-#include <torch/torch.h>
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +20,7 @@
 #include "lnpsaxs/sha256.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 #include "trainer.h"
 
 namespace lnpsaxs::train {
@@ -29,7 +30,7 @@ const cli::StageInfo& stage_info() {
   static const cli::StageInfo info{
       "train",
       "the neural surrogate of the simulator: DCT residual MLP, data-parallel over MPI ranks",
-      "Reads RUN/curves.h5 (lnpsaxs-simulate) and fits the surrogate θ̃ → log10 I(q) (spec §4):\n"
+      "Reads RUN/curves.h5 (lnpsaxs-simulate) and fits the surrogate θ̃ → log10 I(q) (docs/method.md §4):\n"
       "input Linear, train.blocks residual blocks of width train.width (SiLU), output (μ, log σ,\n"
       "n_q − 1 DCT-II AC coefficients). AdamW with a per-epoch cosine schedule and the reference\n"
       "code's SmoothL1 loss; the global batch train.batch_size is split across the MPI ranks and\n"
@@ -156,7 +157,7 @@ void check_q_grid(const std::vector<double>& q, const config::Config& cfg, const
   }
 }
 
-/// Global mean and unbiased standard deviation of every training log10 I value (spec §4.1), in
+/// Global mean and unbiased standard deviation of every training log10 I value (docs/method.md §4.1), in
 /// double, plus 1e-12 on the deviation as the reference preprocessing.
 std::pair<double, double> standardisation(const std::vector<float>& y) {
   double sum = 0;
@@ -172,13 +173,13 @@ std::pair<double, double> standardisation(const std::vector<float>& y) {
 std::vector<float> predict(const surrogate::Surrogate& model, const double* theta_unit, std::int64_t n) {
   const std::int64_t n_q = model.metadata().arch.n_q;
   std::vector<float> out(static_cast<std::size_t>(n * n_q));
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   constexpr std::int64_t kChunk = 1024;
   for (std::int64_t b = 0; b < n; b += kChunk) {
     const std::int64_t m = std::min(kChunk, n - b);
-    const torch::Tensor x = torch::from_blob(const_cast<double*>(theta_unit) + b * ParameterSpace::kDim,
-                                             {m, ParameterSpace::kDim}, torch::kDouble);
-    const torch::Tensor y = model.log10_intensity(x).to(torch::kCPU, torch::kFloat).contiguous();
+    const at::Tensor x = at::from_blob(const_cast<double*>(theta_unit) + b * ParameterSpace::kDim,
+                                       {m, ParameterSpace::kDim}, at::kDouble);
+    const at::Tensor y = model.log10_intensity(x).to(at::kCPU, at::kFloat).contiguous();
     std::copy(y.data_ptr<float>(), y.data_ptr<float>() + m * n_q, out.begin() + b * n_q);
   }
   return out;
@@ -252,12 +253,12 @@ void run(cli::StageContext& ctx) {
   const int threads = torchrt::configure_threads(cfg, ctx.mpi.local_size());
   surrogate::Surrogate model(meta, device, init_seed(settings.seed));
   Dataset data;
-  data.theta_unit = torch::from_blob(const_cast<double*>(train.theta_unit.data()), {n_train, ParameterSpace::kDim},
-                                     torch::kDouble)
-                        .to(device, torch::kFloat);
-  data.target = ((torch::from_blob(const_cast<float*>(train.log10.data()), {n_train, n_q}, torch::kFloat)
-                      .to(torch::kDouble) - meta.y_mean) / meta.y_std)
-                    .to(device, torch::kFloat);
+  data.theta_unit = at::from_blob(const_cast<double*>(train.theta_unit.data()),
+                                  {n_train, ParameterSpace::kDim}, at::kDouble)
+                        .to(device, at::kFloat);
+  data.target = ((at::from_blob(const_cast<float*>(train.log10.data()), {n_train, n_q}, at::kFloat)
+                      .to(at::kDouble) - meta.y_mean) / meta.y_std)
+                    .to(device, at::kFloat);
   Trainer trainer(model, data, settings, ctx.mpi.comm(), make_reducer(ctx, device));
 
   if (ctx.root()) {

@@ -1,6 +1,6 @@
 #pragma once
-// Data-parallel training of the surrogate (reference-model.md §4.4–4.5; design.md "Method
-// defaults"): AdamW, cosine learning rate per epoch, the reference code's loss, gradients summed
+// Data-parallel training of the surrogate (docs/method.md §4.4–4.5):
+// AdamW, cosine learning rate per epoch, the reference code's loss, gradients summed
 // across ranks in one flat bucket every step.
 //
 // Data order: epoch e visits the training set in the permutation keyed by (run seed, e); global
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "gradient_reducer.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 
 namespace lnpsaxs {
 namespace config {

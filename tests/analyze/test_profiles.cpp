@@ -1,4 +1,4 @@
-// Radius distribution and length-scale spectral mass (reference-model.md §3.10a).
+// Radius distribution and length-scale spectral mass (docs/method.md §3.10).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -34,7 +34,7 @@ TEST_CASE("length-scale mass peaks near 2 pi / q of a narrow spectral component"
   for (std::size_t i = 1; i < m.length.size(); ++i) CHECK(m.length[i] > m.length[i - 1]);
   CHECK(m.length.front() == doctest::Approx(2 * M_PI / 0.2));
   CHECK(m.length.back() == doctest::Approx(250.0));
-  // Weight w moves the mass to component 2 (design.md: P = (1 − w) LN1 + w LN2).
+  // Weight w moves the mass to component 2 (docs/method.md §3.3: P = (1 − w) LN1 + w LN2).
   const LengthScaleMass m2 = lengthscale_mass(1.0, 0.1, 0.002, 0.05, 0.002, 2000);
   CHECK(m2.peak_length == doctest::Approx(2 * M_PI / 0.05).epsilon(0.01));
   // Normalised by the trapezoid area over q.

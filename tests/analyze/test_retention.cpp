@@ -1,4 +1,4 @@
-// Retention rule (reference-model.md §5.7) on hand-made loss lists: each bound active, NaN
+// Retention rule (docs/method.md §5.7) on hand-made loss lists: each bound active, NaN
 // exclusion, and ⌈p·N⌉ without floating-point surprises.
 #include <doctest/doctest.h>
 

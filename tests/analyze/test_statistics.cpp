@@ -1,4 +1,4 @@
-// Ranks, loss weights, weighted Spearman, PCA, Jacobi eigen/SVD and medoids (reference-model.md §6).
+// Ranks, loss weights, weighted Spearman, PCA, Jacobi eigen/SVD and medoids (docs/method.md §6).
 #include <doctest/doctest.h>
 
 #include <cmath>

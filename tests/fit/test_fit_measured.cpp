@@ -14,7 +14,7 @@
 #include <sstream>
 #include <vector>
 
-#include "forward_model.h"
+#include "models/forward/forward_model.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
 #include "lnpsaxs/physics/form_factor.h"
@@ -22,7 +22,7 @@
 #include "lnpsaxs/q_grid.h"
 #include "lnpsaxs/saxs_data.h"
 #include "multistart.h"
-#include "parameters.h"
+#include "models/forward/parameters.h"
 #include "target.h"
 
 #include "temp_dir.h"

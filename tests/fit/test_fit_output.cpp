@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "fit_stage.h"
-#include "forward_model.h"
+#include "models/forward/forward_model.h"
 #include "lnpsaxs/h5.h"
 
 namespace fs = std::filesystem;

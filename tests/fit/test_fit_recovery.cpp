@@ -12,13 +12,13 @@
 #include <fstream>
 #include <limits>
 
-#include "forward_model.h"
+#include "models/forward/forward_model.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
 #include "lnpsaxs/physics/size_distribution.h"
 #include "lnpsaxs/q_grid.h"
 #include "multistart.h"
-#include "parameters.h"
+#include "models/forward/parameters.h"
 #include "target.h"
 
 #include "temp_dir.h"

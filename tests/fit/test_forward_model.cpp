@@ -11,19 +11,17 @@
 #include <numeric>
 #include <vector>
 
-#include "forward_model.h"
+#include "models/forward/forward_model.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/param_space.h"
 #include "lnpsaxs/physics/form_factor.h"
 #include "lnpsaxs/physics/size_distribution.h"
 #include "multistart.h"
-#include "parameters.h"
-#include "quadrature.h"
+#include "models/forward/parameters.h"
+#include "models/forward/quadrature.h"
 #include "summary.h"
 
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
-#include "surrogate.h"
-#endif
+#include "models/surrogate/surrogate.h"
 
 namespace fit = lnpsaxs::fit;
 namespace ph = lnpsaxs::physics;
@@ -324,7 +322,6 @@ TEST_CASE("autograd gradients of the composite loss match finite differences: sp
                   rows({{175.0, 25.0, 40.0, 1.4}, {260.0, 60.0, 80.0, 0.6}}));
 }
 
-#ifdef LNPSAXS_FIT_WITH_SURROGATE
 namespace {
 std::shared_ptr<const lnpsaxs::surrogate::Surrogate> small_surrogate(const std::vector<double>& q,
                                                                      c10::ScalarType t, std::int64_t width = 32) {
@@ -393,7 +390,6 @@ TEST_CASE("a restart's trajectory does not depend on the other restarts of its b
     }
   }
 }
-#endif
 
 TEST_CASE("a restart's trajectory does not depend on the other restarts of its batch (sphere, float32)") {
   const std::vector<double> q = linspace(0.002, 0.1, 60);
@@ -476,7 +472,7 @@ TEST_CASE("tanh, sigmoid, cv and eta reparameterisations stay inside their boxes
           CHECK(x[j] <= layout[j].upper - 0.05 * span + 1e-12);
         }
       }
-      CHECK(x[5] - x[4] >= 0.1 * (0.15 - 0.05) * (1 - 2e-4));  // initial gap (spec §5.5), η < 1 − ε
+      CHECK(x[5] - x[4] >= 0.1 * (0.15 - 0.05) * (1 - 2e-4));  // initial gap (docs/method.md §5.5), η < 1 − ε
     }
   }
 }

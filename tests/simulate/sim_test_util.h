@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "grf_simulator.h"
+#include "models/simulator/grf_simulator.h"
 
 namespace lnpsaxs::sim::test {
 

@@ -1,4 +1,4 @@
-// The fused CPU backend (stages/simulate/cpu, issue 15 acceptance) against the CUDA backend's host
+// The fused CPU backend (models/simulator/cpu, issue 15 acceptance) against the CUDA backend's host
 // twin (the same noise bit for bit), against the LibTorch reference (homogeneous curve ≤ 1e-4 in
 // log10, GRF mean within Monte-Carlo error, the same filter) and on its own (Parseval, spectrum
 // peak, literal density, thread-count independence, wisdom files), plus the Simulator interface.
@@ -20,14 +20,14 @@
 #include <fstream>
 #include <vector>
 
-#include "grf_cpu.h"
-#include "grf_cuda.h"
-#include "grf_cuda_host.h"
-#include "grf_simulator.h"
+#include "models/simulator/cpu/grf_cpu.h"
+#include "models/simulator/cuda/grf_cuda.h"
+#include "models/simulator/cuda/grf_cuda_host.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
 #include "sim_test_util.h"
-#include "simulator.h"
+#include "models/simulator/simulator.h"
 
 #include "doctest_torch.h"
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "grf_simulator.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/physics/form_factor.h"
 #include "sim_test_util.h"
 
@@ -213,7 +213,7 @@ TEST_CASE("the radially binned power spectrum of G peaks where P(q) peaks") {
 }
 
 TEST_CASE("GRF projection equals a literal construction of the density (masks with <=, centres)") {
-  // Build ρ voxel by voxel as reference-model.md §3.4 states it (ρ = 1; shell D² ≤ r² holds
+  // Build ρ voxel by voxel as docs/method.md §3.4 states it (ρ = 1; shell D² ≤ r² holds
   // rho_rel·mean(ρ_int); core D² ≤ (r − d)² holds ρ_int = S − mean S + 1 + delta) and project ρ − 1.
   // r = 110, r − d = 80 have exact ties D² = r² on the Δx = 10 lattice; d = 0 is all core; d = r
   // leaves the single centre voxel (D² = 0 ≤ 0) as core.

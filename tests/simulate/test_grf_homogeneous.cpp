@@ -1,6 +1,6 @@
 // The homogeneous-interior simulator against the analytic core–shell form factor: the main check of
 // the FFT conventions, projection, padding, smoothing, radial average and absolute scale
-// (issue 3 acceptance; design.md "Testing notes").
+// (issue 3 acceptance; docs/method.md §3.12).
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/zeros.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "grf_simulator.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
 #include "sim_test_util.h"
@@ -66,8 +66,8 @@ TEST_CASE("homogeneous interior reproduces the analytic core-shell I(q): 2 grids
   // q from 3Δq_2D (below that the pixel lattice is too coarse for a 1-D kernel) to half the
   // Nyquist limit π/Δx: above it the voxelised surface and the aliased Porod tail add intensity.
   // Measured RMSE_log: 0.02–0.08 (see the MESSAGE lines); a correct implementation lands at
-  // 0.04–0.11 per design.md. Tolerance 0.10: a smoothing factor off by 2× in the exponent gives ≥ 0.2,
-  // a radius off by one voxel ≥ 0.15, a missing Δx⁶ gives 6 decades.
+  // 0.04–0.11 per docs/method.md §3.12. Tolerance 0.10: a smoothing factor off by 2× in the exponent
+  // gives ≥ 0.2, a radius off by one voxel ≥ 0.15, a missing Δx⁶ gives 6 decades.
   struct Grid {
     std::int64_t n;
     double dx;

@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-#include "grf_cuda.h"
+#include "models/simulator/cuda/grf_cuda.h"
 
 int main(int argc, char** argv) {
   constexpr int kSkip = 77;

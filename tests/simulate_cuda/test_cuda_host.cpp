@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "grf_cuda.h"
-#include "grf_cuda_geometry.h"
-#include "grf_cuda_host.h"
-#include "grf_cuda_noise.h"
-#include "grf_simulator.h"
+#include "models/simulator/cuda/grf_cuda.h"
+#include "models/simulator/cuda/grf_cuda_geometry.h"
+#include "models/simulator/cuda/grf_cuda_host.h"
+#include "models/simulator/cuda/grf_cuda_noise.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/errors.h"
 #include "../simulate/sim_test_util.h"
 

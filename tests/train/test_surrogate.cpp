@@ -1,4 +1,4 @@
-// The surrogate model (stages/train/surrogate.h; reference-model.md §4.2–4.3): DCT basis,
+// The surrogate model (models/surrogate/surrogate.h; docs/method.md §4.2–4.3): DCT basis,
 // forward pass against the spec's formulas written out by hand, initialisation, gradients against
 // finite differences, save/load and Surrogate::load from a run directory.
 #include <torch/torch.h>
@@ -14,7 +14,7 @@
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
 #include "lnpsaxs/sha256.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 
 #include "doctest_torch.h"
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "gradient_reducer.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 #include "trainer.h"
 
 #include "doctest_torch.h"

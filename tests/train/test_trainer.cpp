@@ -1,4 +1,4 @@
-// Training of the surrogate in one process (stages/train/trainer.h; reference-model.md §4.4–4.6):
+// Training of the surrogate in one process (stages/train/trainer.h; docs/method.md §4.4–4.6):
 // schedule, shuffle, loss formula, a tiny set learnt by heart, exact resume from a checkpoint,
 // and the accuracy metrics.
 #include <torch/torch.h>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "accuracy.h"
-#include "surrogate.h"
+#include "models/surrogate/surrogate.h"
 #include "trainer.h"
 
 #include "doctest_torch.h"

@@ -1,4 +1,4 @@
-// Parameter space: unit-cube maps and the η ordering reparameterisation (spec §1.1, §1.3).
+// Parameter space: unit-cube maps and the η ordering reparameterisation (docs/method.md §1.1, §1.3).
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -23,8 +23,8 @@
 #include <utility>
 #include <vector>
 
-#include "grf_cpu.h"
-#include "grf_simulator.h"
+#include "models/simulator/cpu/grf_cpu.h"
+#include "models/simulator/grf_simulator.h"
 #include "lnpsaxs/q_grid.h"
 
 using namespace lnpsaxs;

@@ -1,5 +1,5 @@
 #pragma once
-// Stage outputs as checkpoints (design.md "Checkpoints").
+// Stage outputs as checkpoints (docs/architecture.md §5).
 //
 // Every output file carries the attributes schema_version, stage, config_sha256 (the whole
 // resolved config), stage_sha256 (fingerprint of the config sections this output depends on; the

@@ -1,5 +1,5 @@
 #pragma once
-// The command line every stage shares (design.md "Contracts": CLI) and the one place where
+// The command line every stage shares (docs/architecture.md §3) and the one place where
 // errors become exit codes:
 //   lnpsaxs-<stage> --config FILE [--run-dir DIR] [--shard I --num-shards N] [--force]
 //                   [--log-level L] [stage options]   plus --help and --version.

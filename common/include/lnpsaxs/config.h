@@ -1,5 +1,5 @@
 #pragma once
-// Strict YAML configuration with a declared schema (design.md "Contracts": Config).
+// Strict YAML configuration with a declared schema (docs/architecture.md §4).
 //
 // Every key the pipeline understands is declared once in pipeline_schema() (config_schema.cpp)
 // with its kind, default, bounds and a one-line description. Loading a file:

@@ -1,7 +1,7 @@
 #pragma once
 // Typed errors of lnpsaxs. Every stage's main catches them once (see cli.h: run_stage_main) and
 // turns them into one line on stderr and an exit code: InputError → 2, anything else → 1.
-// Source: design.md "Contracts every stage keeps" (CLI exit codes).
+// Source: docs/architecture.md §3 (exit codes).
 #include <stdexcept>
 #include <string>
 

@@ -1,5 +1,5 @@
 #pragma once
-// A small RAII layer over (parallel) HDF5 (design.md "Checkpoints"). Every id is owned by an
+// A small RAII layer over (parallel) HDF5 (docs/architecture.md §5). Every id is owned by an
 // H5Id; every library call is checked and a failure throws RuntimeFailure naming the call, the
 // object and HDF5's own message. Files opened with a communicator use the MPI-IO driver and
 // row writes can be collective; without one (MPI_COMM_NULL) they are plain serial files.

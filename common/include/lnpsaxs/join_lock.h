@@ -1,5 +1,5 @@
 #pragma once
-// Exclusive writer locks on stage outputs (design.md "Checkpoints and resume").
+// Exclusive writer locks on stage outputs (docs/architecture.md §5).
 //
 // OutputLock makes one process the only writer of an output NAME: it holds an exclusive flock(2)
 // on NAME.lock, the lock file next to NAME.partial. The kernel releases a flock when its process

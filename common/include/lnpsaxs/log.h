@@ -1,5 +1,5 @@
 #pragma once
-// Logging and progress (design.md "Progress"). spdlog underneath; every line carries a UTC
+// Logging and progress (docs/architecture.md §8). spdlog underneath; every line carries a UTC
 // timestamp, the stage and the MPI rank:
 //   2026-11-21T10:00:00.123Z [simulate r0] info: 512/32768 items, 8.1 items/s, ETA 1h06m
 #include <spdlog/spdlog.h>

@@ -1,6 +1,6 @@
 #pragma once
 // MPI helpers: RAII initialisation and the split of a global item range by (shard, rank)
-// (design.md "Sharding": array task first, then MPI rank, contiguous blocks).
+// (docs/architecture.md §7: array task first, then MPI rank, contiguous blocks).
 #include <mpi.h>
 
 #include <cstdint>

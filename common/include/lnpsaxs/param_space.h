@@ -1,10 +1,10 @@
 #pragma once
-// The parameter space of the method (reference-model.md §1; design.md "Method defaults").
+// The parameter space of the method (docs/method.md §1, §9).
 //
-// Nine simulator / surrogate-input parameters in the order the surrogate expects (spec §1.1,
+// Nine simulator / surrogate-input parameters in the order the surrogate expects (docs/method.md §1.1,
 // the metadata order of the reference checkpoint), their training box, the affine maps between
 // physical units and the unit cube, the size-distribution box (m_r, s_r, truncation), and the
-// η reparameterisation that keeps m_q2 > m_q1 during fitting (spec §1.3).
+// η reparameterisation that keeps m_q2 > m_q1 during fitting (docs/method.md §1.3).
 #include <array>
 #include <string>
 #include <utility>
@@ -25,7 +25,7 @@ struct ParameterInfo {
   double span() const { return upper - lower; }
 };
 
-/// The 9 simulator parameters. Index order = surrogate input order (spec §1.1).
+/// The 9 simulator parameters. Index order = surrogate input order (docs/method.md §1.1).
 class ParameterSpace {
  public:
   static constexpr int kDim = 9;
@@ -41,7 +41,7 @@ class ParameterSpace {
     rho_rel = 8,          ///< shell density relative to the mean interior density [–]
   };
 
-  /// The paper's training box (Table 3 / spec §1.1).
+  /// The paper's training box (Table 3 / docs/method.md §1.1).
   static ParameterSpace defaults();
   /// The box from the config's `parameters:` section.
   static ParameterSpace from_config(const config::Config& cfg);
@@ -63,7 +63,7 @@ class ParameterSpace {
   std::array<ParameterInfo, kDim> params_;
 };
 
-/// Size-distribution box of polydisperse fitting (design.md: m_r ∈ [120, 350], s_r ∈ [10, 100] Å,
+/// Size-distribution box of polydisperse fitting (docs/method.md §1.2: m_r ∈ [120, 350], s_r ∈ [10, 100] Å,
 /// truncated log-normal on [100, 500] Å).
 struct SizeDistributionBox {
   ParameterInfo m_r{"m_r", "Å", "mean radius of the truncated log-normal", 120, 350};
@@ -73,7 +73,7 @@ struct SizeDistributionBox {
   static SizeDistributionBox from_config(const config::Config& cfg);
 };
 
-/// η ordering reparameterisation of spec §1.3: with ε = 1e-4 and h = upper bound of m_q1,
+/// η ordering reparameterisation of docs/method.md §1.3: with ε = 1e-4 and h = upper bound of m_q1,
 ///   η = ε + (1 − 2ε)·sigmoid(raw),  m_q2 = m_q1 + η·(h − m_q1),
 /// so m_q2 ∈ (m_q1, h) for every finite raw whenever m_q1 < h.
 namespace eta {

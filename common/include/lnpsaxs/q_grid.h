@@ -1,5 +1,5 @@
 #pragma once
-// The q grid shared by simulate, synth, train and fit (design.md: 300 points uniform on
+// The q grid shared by simulate, synth, train and fit (docs/method.md §3.7: 300 points uniform on
 // [0.001, 0.200] Å⁻¹; the simulator's radial average is evaluated directly at these q).
 #include <vector>
 

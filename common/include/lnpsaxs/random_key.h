@@ -1,7 +1,7 @@
 #pragma once
 // Counter-based keys for every random draw of the pipeline. A draw is keyed by
 // (run seed, stream, global item index, realisation index) and never by MPI rank or shard, so a
-// result does not depend on how the work was split (design.md "Determinism").
+// result does not depend on how the work was split (docs/architecture.md §6).
 #include <cstdint>
 
 namespace lnpsaxs::rng {

@@ -1,10 +1,11 @@
 #pragma once
-// The resumable, sharded item loop shared by the long stages (simulate, synth, fit):
+// The resumable, sharded item loop shared by the long stages simulate and synth
+// (fit keeps its own loop over restart batches):
 // items [0, n) are split by (array shard, MPI rank); a rank computes its items that are not yet
 // done in batches; after every batch all ranks of the shard write their rows collectively
 // (lock-step rounds, empty writes where a rank has nothing left), mark them in the `done` mask
 // and flush, so a kill loses at most one batch and never corrupts or duplicates an item
-// (design.md "Checkpoints").
+// (docs/architecture.md §5).
 #include <cstdint>
 #include <functional>
 #include <string>

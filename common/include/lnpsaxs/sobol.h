@@ -1,5 +1,5 @@
 #pragma once
-// Randomised Sobol designs (reference-model.md §2; issue "Foundation").
+// Randomised Sobol designs (docs/method.md §2; issue "Foundation").
 //
 // Points come from Boost.Random's `sobol_engine` (Joe–Kuo direction numbers, 32-bit output).
 // Randomisation acts on the 32-bit digits of each coordinate and keeps the (t,m,s)-net property:

@@ -1,11 +1,12 @@
 #pragma once
 // Analytic scattering of the simulator's particle and the simulator's known blurring of it.
 //
-// Pure double-precision functions (no LibTorch), shared by the `simulate` tests and the analytic
-// baselines of `fit`. Units: q in Å⁻¹, lengths in Å, densities relative to the solvent (solvent = 1),
+// Pure double-precision functions (no LibTorch), used by the simulator backends, analyze's
+// profiles and the tests (the independent check of the simulator and of the analytic baselines).
+// Units: q in Å⁻¹, lengths in Å, densities relative to the solvent (solvent = 1),
 // amplitudes in Å³ (contrast × volume), intensities in Å⁶.
-// Sources: reference-model.md §3.3 (spectrum), §3.4 (density convention, 2-D smoothing),
-// §3.6 (radial average), §7.2 (core–shell amplitude); design.md "Method defaults", "Testing notes".
+// Sources: docs/method.md §3.3 (spectrum), §3.4 (density convention, 2-D smoothing),
+// §3.6 (radial average), §7.2 (core–shell amplitude); docs/method.md §9, §3.12.
 #include <functional>
 #include <vector>
 
@@ -24,7 +25,7 @@ struct CoreShellContrast {
   double shell;  ///< Δρ_s = rho_rel·(1 + delta_rho_int) − 1: the shell holds rho_rel × mean interior
   double core;   ///< Δρ_c = delta_rho_int: mean of the interior density 1 + delta_rho_int, minus 1
 };
-/// Δρ_s and Δρ_c from the model parameters (reference-model.md §3.4 step 4).
+/// Δρ_s and Δρ_c from the model parameters (docs/method.md §3.4 step 4).
 CoreShellContrast core_shell_contrast(double rho_rel, double delta_rho_int);
 
 /// Orientation-averaged amplitude of a core–shell sphere with the simulator's density convention,
@@ -39,7 +40,7 @@ double core_shell_intensity(double q, double radius, double shell_thickness, dou
                             double delta_rho_int);
 
 /// Intensity factor of the simulator's 2-D Gaussian smoothing of the projection (σ in pixels of
-/// size Δx, reference-model.md §3.4 step 6): the amplitude is multiplied by exp(−½σ²Δx²q²), the
+/// size Δx, docs/method.md §3.4 step 6): the amplitude is multiplied by exp(−½σ²Δx²q²), the
 /// intensity by exp(−σ²Δx²q²) (= exp(−25 q²) for σ = 1 px, Δx = 5 Å). Dimensionless.
 double smoothing_intensity_factor(double q, double dx, double sigma_px);
 
@@ -62,7 +63,7 @@ struct RadialKernel1d {
 std::vector<double> radial_kernel_average(const std::function<double(double)>& intensity,
                                           const std::vector<double>& q, const RadialKernel1d& kernel);
 
-// ---- log-normal spectrum of the GRF interior (§3.3, design.md "spectrum P(q)") ---------------
+// ---- log-normal spectrum of the GRF interior (docs/method.md §3.3) ------------------------
 
 /// Parameters of a log-normal distribution: log X ~ N(mu, sigma²).
 struct LogNormal {
@@ -79,7 +80,7 @@ LogNormal lognormal_from_mean_sd(double mean, double sd);
 double lognormal_pdf(double x, const LogNormal& ln);
 
 /// GRF power spectrum P(q) = (1 − w)·LN1(q) + w·LN2(q) with LN_c from (m_qc, s_qc) in Å⁻¹ and
-/// `w` weighting component 2 (design.md). Returns 0 at q ≤ 0 (the simulator removes the DC term).
+/// `w` weighting component 2 (docs/method.md §3.3). Returns 0 at q ≤ 0 (the simulator removes the DC term).
 /// Throws lnpsaxs::InputError unless 0 ≤ w ≤ 1 and m, s > 0.
 double grf_power_spectrum(double q, double w, double m_q1, double s_q1, double m_q2, double s_q2);
 

@@ -1,12 +1,12 @@
 #pragma once
-// Monotone cubic Hermite interpolation of a sampled curve (reference-model.md §3.7), used to put
+// Monotone cubic Hermite interpolation of a sampled curve (docs/method.md §5.8), used to put
 // measured and synthetic SAXS curves (LINEAR intensity) onto the model's q grid. Pure double
-// precision, no LibTorch; shared by `fit` and `synth`.
+// precision, no LibTorch; used by `fit` (target preparation).
 #include <vector>
 
 namespace lnpsaxs::physics {
 
-/// Interpolates y(x) at `x_new` with the monotone cubic Hermite scheme of spec §3.7:
+/// Interpolates y(x) at `x_new` with the monotone cubic Hermite scheme of docs/method.md §5.8:
 /// secants δ_i; initial slopes δ_0 and δ_{N−2} at the ends and (δ_{i−1} + δ_i)/2 inside, zeroed
 /// where δ_{i−1}·δ_i ≤ 0; per interval both slopes are zero when |δ_i| < 1e-30, a slope whose
 /// ratio to δ_i is negative is zeroed, and when α² + β² > 9 both are scaled by 3/√(α² + β²)

@@ -1,8 +1,8 @@
 #pragma once
 // Truncated log-normal radius distribution in the parameterisation of the paper and of the fitting
-// layer (reference-model.md §5.1, §3.9): m, s are the mean and standard deviation of the
+// layer (docs/method.md §5.1, §3.9): m, s are the mean and standard deviation of the
 // UNtruncated log-normal, σ² = ln(1 + s²/m²), μ = ln m − σ²/2, truncated to [A, B].
-// Double precision, no torch: used by `synth` (drawing radii), tests and reports; the fitting
+// Double precision, no torch: used by `synth` (drawing radii) and the tests; the fitting
 // layer has its own differentiable tensor version.
 namespace lnpsaxs::physics {
 
@@ -25,7 +25,7 @@ class TruncatedLogNormal {
 };
 
 /// Truncated normal on [A, B] with mean/SD (μ, σ) of the parent normal (the reference code's
-/// synthetic targets, spec §3.9), for the `normal` option of `synth`.
+/// synthetic targets, docs/method.md §3.9), for the `normal` option of `synth`.
 class TruncatedNormal {
  public:
   TruncatedNormal(double mean, double sd, double a, double b);
