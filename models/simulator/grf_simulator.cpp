@@ -28,7 +28,7 @@
 #include <tuple>
 #include <utility>
 
-#include "grf_cuda_noise.h"
+#include "models/simulator/cuda/grf_cuda_noise.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/physics/form_factor.h"
 
