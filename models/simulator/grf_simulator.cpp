@@ -122,55 +122,15 @@ namespace {
 #define LNPSAXS_SIMD
 #endif
 
-float bits_to_float(std::uint32_t v) {
-  float f;
-  std::memcpy(&f, &v, sizeof f);
-  return f;
-}
-std::uint32_t float_to_bits(float f) {
-  std::uint32_t v;
-  std::memcpy(&v, &f, sizeof v);
-  return v;
-}
 
-/// normal_pair over arrays: z0[i], z1[i] from a[i], b[i]. Branch-free (selects by bit masks) so
-/// that the loop vectorises; needs -fno-math-errno for the sqrt (set for this library in CMake).
+/// normal_pair over arrays: z0[i], z1[i] from a[i], b[i] — grf_noise::normal_pair, the one
+/// Box–Muller of every backend (the loop vectorises; -fno-math-errno for the sqrt is set in CMake).
 void box_muller(const std::uint32_t* wa, const std::uint32_t* wb, float* z0, float* z1, std::int64_t count) {
   LNPSAXS_SIMD
   for (std::int64_t i = 0; i < count; ++i) {
-    const std::uint32_t a = wa[i], b = wb[i];
-    // ln u, u = a·2⁻³² + 2⁻³³ ∈ (0, 1]: u = m·2^e with m ∈ [√½, √2), ln m = 2 atanh(s),
-    // s = (m − 1)/(m + 1), |s| ≤ 0.172, series to s⁹ (truncation < 3e-9).
-    const float u = static_cast<float>(a) * 2.3283064365386963e-10f + 1.1641532182693481e-10f;
-    const std::uint32_t ubits = float_to_bits(u);
-    std::uint32_t mbits = (ubits & 0x007FFFFFu) | 0x3F800000u;  // m ∈ [1, 2)
-    const std::uint32_t big = mbits > 0x3FB504F3u ? 1u : 0u;    // m > √2 (ordered bit patterns)
-    mbits -= big << 23;                                         // m ← m/2
-    const float e =
-        static_cast<float>(static_cast<std::int32_t>(ubits >> 23) - 127 + static_cast<std::int32_t>(big));
-    const float m = bits_to_float(mbits);
-    const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
-    const float ln_m =
-        2.0f * s * (1.0f + s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9)))));
-    const float r = std::sqrt(-2.0f * (e * 0.693147180559945f + ln_m));
-    // θ = (k + f)·π/2 with quadrant k = top two bits of b, f ∈ (0, 1) from the other 30;
-    // θ = k·π/2 + π/4 + φ, φ = (f − ½)·π/2 ∈ (−π/4, π/4): Taylor to φ⁹/φ¹⁰ (error < 2e-9).
-    const std::uint32_t k = b >> 30;
-    const float f = (static_cast<float>(b & 0x3FFFFFFFu) + 0.5f) * 9.313225746154785e-10f;
-    const float ph = (f - 0.5f) * 1.5707963267948966f, p2 = ph * ph;
-    const float sn =
-        ph * (1.0f - p2 * (1.0f / 6 - p2 * (1.0f / 120 - p2 * (1.0f / 5040 - p2 * (1.0f / 362880)))));
-    const float cs =
-        1.0f -
-        p2 * (0.5f - p2 * (1.0f / 24 - p2 * (1.0f / 720 - p2 * (1.0f / 40320 - p2 * (1.0f / 3628800)))));
-    const std::uint32_t c45 = float_to_bits(0.70710678118654752f * (cs - sn));  // cos(π/4 + φ)
-    const std::uint32_t s45 = float_to_bits(0.70710678118654752f * (cs + sn));  // sin(π/4 + φ)
-    // Rotate by k·90°: odd k swaps cos and sin; cos < 0 for k = 1, 2; sin < 0 for k = 2, 3.
-    const std::uint32_t swap = 0u - (k & 1u);
-    const std::uint32_t xb = ((c45 & ~swap) | (s45 & swap)) ^ ((((k + 1u) >> 1) & 1u) << 31);
-    const std::uint32_t yb = ((s45 & ~swap) | (c45 & swap)) ^ ((k >> 1) << 31);
-    z0[i] = r * bits_to_float(xb);
-    z1[i] = r * bits_to_float(yb);
+    const grf_noise::Normal2 z = grf_noise::normal_pair(wa[i], wb[i]);
+    z0[i] = z.z0;
+    z1[i] = z.z1;
   }
 }
 
