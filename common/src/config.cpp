@@ -401,12 +401,13 @@ Config Config::from_string(const std::string& text, const std::string& source, c
     cfg.lines_[k.path] = 0;
   }
   for (const auto& check : schema.checks()) check(cfg);
-  cfg.resolved_yaml_ = cfg.canonical_yaml(nullptr);
-  cfg.sha256_ = sha256_hex(cfg.resolved_yaml_);
+  cfg.resolved_yaml_ = cfg.canonical_yaml(nullptr, true);
+  // The identity hashes values only: rewording a key's description does not change it.
+  cfg.sha256_ = sha256_hex(cfg.canonical_yaml(nullptr, false));
   return cfg;
 }
 
-std::string Config::canonical_yaml(const std::vector<std::string>* prefixes) const {
+std::string Config::canonical_yaml(const std::vector<std::string>* prefixes, bool docs) const {
   YAML::Emitter out;
   out << YAML::BeginMap;
   std::vector<std::string> open;  // currently open section names
@@ -429,7 +430,7 @@ std::string Config::canonical_yaml(const std::vector<std::string>* prefixes) con
     }
     out << YAML::Key << parts.back() << YAML::Value;
     emit_value(out, values_.at(k.path), k);
-    if (!k.doc.empty() && !prefixes) out << YAML::Comment(k.doc + (k.unit.empty() ? "" : " [" + k.unit + "]"));
+    if (docs && !k.doc.empty()) out << YAML::Comment(k.doc + (k.unit.empty() ? "" : " [" + k.unit + "]"));
   }
   while (!open.empty()) {
     out << YAML::EndMap;
@@ -440,7 +441,7 @@ std::string Config::canonical_yaml(const std::vector<std::string>* prefixes) con
 }
 
 std::string Config::fingerprint(const std::vector<std::string>& prefixes) const {
-  return sha256_hex(canonical_yaml(&prefixes));
+  return sha256_hex(canonical_yaml(&prefixes, false));
 }
 
 const KeySpec& Config::spec(const std::string& path, Kind expected) const {

@@ -158,6 +158,17 @@ TEST_CASE("record lists validate each field, fill defaults and name the element 
   CHECK(Config::from_string(c.resolved_yaml(), "again.yaml", s).sha256() == c.sha256());
   CHECK(Config::from_string("", "e.yaml", s).records("fit.targets").empty());
 
+  // A run's identity is its values: rewording a description changes the commented text only.
+  lnpsaxs::config::Schema reworded;
+  targets.fields[0].doc = "the target's name, as results tables show it";
+  targets.doc = "targets to fit";
+  reworded.add(targets);
+  const char* text = "fit:\n  targets:\n    - {name: gold}\n";
+  const Config before = Config::from_string(text, "f.yaml", s), after = Config::from_string(text, "f.yaml", reworded);
+  CHECK(before.resolved_yaml() != after.resolved_yaml());
+  CHECK(before.sha256() == after.sha256());
+  CHECK(before.fingerprint({"fit"}) == after.fingerprint({"fit"}));
+
   auto err = [&](const std::string& y) {
     try {
       Config::from_string(y, "f.yaml", s);

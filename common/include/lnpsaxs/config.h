@@ -6,8 +6,8 @@
 //   - an unknown key, a wrong type, a missing required key or an out-of-range value throws
 //     ConfigError "FILE:LINE: key.path: what is wrong" (the CLI turns it into exit code 2);
 //   - every key not given takes its declared default, so the resolved config is complete;
-//   - the resolved config has one canonical YAML text (keys in schema order); its SHA-256
-//     identifies the run, and fingerprint() hashes only the sections a stage depends on, so a
+//   - the resolved config has one canonical YAML text (keys in schema order); the SHA-256 of
+//     its values (descriptions aside) identifies the run, and fingerprint() hashes only the sections a stage depends on, so a
 //     stage can tell whether an existing output was made under a compatible config.
 #include <cstdint>
 #include <functional>
@@ -137,9 +137,11 @@ class Config {
   /// "FILE:LINE: path: " prefix for a message about this key (for cross-key checks in stages).
   std::string where(const std::string& path) const;
 
-  /// Canonical YAML text of the resolved config (schema order, defaults filled in).
+  /// Canonical YAML text of the resolved config (schema order, defaults filled in, each key's
+  /// description and unit as a comment).
   const std::string& resolved_yaml() const { return resolved_yaml_; }
-  /// Lower-case hex SHA-256 of resolved_yaml().
+  /// Lower-case hex SHA-256 of the canonical text of the values alone (resolved_yaml() without
+  /// its comments): rewording a key's description leaves a run's identity unchanged.
   const std::string& sha256() const { return sha256_; }
   /// SHA-256 of the canonical text of only the keys under the given prefixes ("sample",
   /// "run.seed"): what a stage's output depends on. Two configs that differ elsewhere give the
@@ -151,7 +153,9 @@ class Config {
  private:
   Config() = default;
   const KeySpec& spec(const std::string& path, Kind expected) const;
-  std::string canonical_yaml(const std::vector<std::string>* prefixes) const;
+  /// The canonical text of the keys under `prefixes` (all keys when null), in schema order;
+  /// with `docs`, each key carries its description as a YAML comment.
+  std::string canonical_yaml(const std::vector<std::string>* prefixes, bool docs) const;
 
   const Schema* schema_ = nullptr;
   std::string source_;
