@@ -155,6 +155,7 @@ Schema build() {
   add_train_keys(s);
   add_fit_keys(s);
   add_analyze_keys(s);
+  add_posterior_keys(s);
 
   // --- execution: how to run, never part of a stage fingerprint --------------------------------
   s.add(choice_key("execution.device", "cpu", {"cpu", "cuda"}, "tensor device (cuda: one GPU per rank, device = local rank)"));

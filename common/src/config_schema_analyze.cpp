@@ -55,4 +55,29 @@ void add_analyze_keys(Schema& s) {
   });
 }
 
+void add_posterior_keys(Schema& s) {
+  // --- posterior sampling (lnpsaxs-sample-posterior; docs/posterior.md) ---------------------------
+  s.add(int_key("posterior.chains", "4", 1, 1e6, "HMC chains per target (>= 2 for R-hat; 4 or more recommended)"));
+  s.add(int_key("posterior.warmup", "500", 0, 1e9, "warm-up iterations per chain (step size and metric adaptation; discarded)"));
+  s.add(int_key("posterior.draws", "1000", 4, 1e9, "kept iterations per chain"));
+  s.add(int_key("posterior.leapfrog_steps", "16", 1, 1e6, "leapfrog steps per HMC trajectory"));
+  s.add(real_key("posterior.target_accept", "0.8", 0.0, 1.0, "", "dual-averaging target of the mean acceptance statistic",
+                 true));
+  s.add(real_key("posterior.initial_step", "0.5", 0.0, std::nullopt, "",
+                 "initial leapfrog step size (in the units of the initial metric)", true));
+  s.add(bool_key("posterior.laplace_start", "true",
+                 "move each chain's start to its nearest mode (Newton) and take the Laplace covariance there as the "
+                 "first metric: a fit's posterior can be 10^4 times narrower in one direction than another"));
+  s.add(choice_key("posterior.metric", "dense", {"dense", "diag"},
+                   "inverse metric adapted in warm-up: dense (the covariance of the warm-up draws; for the few, "
+                   "strongly correlated parameters of a fit) or diag (their variances)"));
+  s.add(bool_key("posterior.batch_chains", "false",
+                 "evaluate a rank's chains as one batched tensor problem (faster for the surrogate, on a GPU "
+                 "above all); false: one chain at a time, so that every chain is bit-identical however the chains "
+                 "are split over ranks and shards (BLAS rounds a row differently with the batch)"));
+  s.add(choice_key("posterior.start", "medoids", {"medoids", "best"},
+                   "chain starts: medoids of analyze's groups (RUN/analysis/<name>.h5; the best retained restarts when "
+                   "absent) or the best retained restarts of the fit"));
+}
+
 }  // namespace lnpsaxs::config::schema_parts

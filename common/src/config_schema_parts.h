@@ -31,5 +31,6 @@ void add_synth_keys(Schema& s);    // config_schema_synth.cpp
 void add_train_keys(Schema& s);    // config_schema_train.cpp
 void add_fit_keys(Schema& s);      // config_schema_fit.cpp
 void add_analyze_keys(Schema& s);  // config_schema_analyze.cpp
+void add_posterior_keys(Schema& s);  // config_schema_analyze.cpp
 
 }  // namespace lnpsaxs::config::schema_parts

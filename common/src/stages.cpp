@@ -25,6 +25,8 @@ const std::vector<std::string>& sections(const std::string& stage) {
     for (const char* s : {"size_distribution", "fit"}) t["fit"].push_back(s);
     t["analyze"] = t["fit"];
     t["analyze"].push_back("analyze");
+    t["posterior"] = t["fit"];
+    t["posterior"].push_back("posterior");
     return t;
   }();
   auto it = table.find(stage);

@@ -261,38 +261,7 @@ std::string shard_file(const std::string& target, int shard, int num_shards) {
 
 void run(cli::StageContext& ctx) {
   const config::Config& cfg = ctx.cfg;
-  std::vector<TargetSpec> specs;
-  if (auto t = command_line_target(ctx.opts.vm)) {
-    if (ctx.opts.vm.count("target"))
-      throw InputError("--target selects config targets; it cannot be combined with --data/--synth");
-    specs = command_line_targets(*t,
-                                 t->synth > 0 ? std::vector<std::string>{}
-                                              : ctx.opts.vm["data"].as<std::vector<std::string>>(),
-                                 ctx.opts.vm.count("name") ? ctx.opts.vm["name"].as<std::string>() : "");
-  } else {
-    specs = targets_from_config(cfg);
-    std::vector<batch::Member> skipped;
-    for (TargetSpec& b : batch_targets(cfg, &skipped)) specs.push_back(std::move(b));
-    if (ctx.root()) {
-      for (const batch::Member& m : skipped) {
-        log::warn("{}: skipped (fit.batch_skip_bad): {}", m.name, m.problem);
-      }
-    }
-    if (ctx.opts.vm.count("target")) {
-      std::vector<TargetSpec> chosen;
-      for (const std::string& n : ctx.opts.vm["target"].as<std::vector<std::string>>()) {
-        auto it = std::find_if(specs.begin(), specs.end(), [&](const TargetSpec& s) { return s.name == n; });
-        if (it == specs.end())
-          throw InputError("--target " + n + ": no such target in fit.targets of " + cfg.source());
-        chosen.push_back(*it);
-      }
-      specs = chosen;
-    }
-  }
-  if (specs.empty()) {
-    throw InputError(cfg.source() +
-                     ": fit.targets and fit.batch are empty: list targets in the config or give --data FILE --model M");
-  }
+  const std::vector<TargetSpec> specs = targets_of_run(ctx);
   // Inputs first (bad data files are reported before any work).
   for (const TargetSpec& s : specs) {
     if (s.synth > 0) ctx.require_input("targets/case-" + std::to_string(s.synth) + ".h5", "synth");

@@ -1,10 +1,13 @@
 #include "stage_plan.h"
 
+#include <algorithm>
 #include <sstream>
 #include <utility>
 
 #include <ATen/ATen.h>
 
+#include "batch.h"
+#include "command_line.h"
 #include "lnpsaxs/checkpoint.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
@@ -158,6 +161,43 @@ Plan make_plan(const TargetSpec& spec_in, const config::Config& cfg, const std::
                     ? stages::command_line_fit_fingerprint(cfg, spec.canonical())
                     : stages::fingerprint(cfg, "fit", spec.name);
   return p;
+}
+
+std::vector<TargetSpec> targets_of_run(const cli::StageContext& ctx) {
+  const config::Config& cfg = ctx.cfg;
+  std::vector<TargetSpec> specs;
+  if (auto t = command_line_target(ctx.opts.vm)) {
+    if (ctx.opts.vm.count("target"))
+      throw InputError("--target selects config targets; it cannot be combined with --data/--synth");
+    specs = command_line_targets(*t,
+                                 t->synth > 0 ? std::vector<std::string>{}
+                                              : ctx.opts.vm["data"].as<std::vector<std::string>>(),
+                                 ctx.opts.vm.count("name") ? ctx.opts.vm["name"].as<std::string>() : "");
+  } else {
+    specs = targets_from_config(cfg);
+    std::vector<batch::Member> skipped;
+    for (TargetSpec& b : batch_targets(cfg, &skipped)) specs.push_back(std::move(b));
+    if (ctx.root()) {
+      for (const batch::Member& m : skipped) {
+        log::warn("{}: skipped (fit.batch_skip_bad): {}", m.name, m.problem);
+      }
+    }
+    if (ctx.opts.vm.count("target")) {
+      std::vector<TargetSpec> chosen;
+      for (const std::string& n : ctx.opts.vm["target"].as<std::vector<std::string>>()) {
+        auto it = std::find_if(specs.begin(), specs.end(), [&](const TargetSpec& s) { return s.name == n; });
+        if (it == specs.end())
+          throw InputError("--target " + n + ": no such target in fit.targets of " + cfg.source());
+        chosen.push_back(*it);
+      }
+      specs = chosen;
+    }
+  }
+  if (specs.empty()) {
+    throw InputError(cfg.source() +
+                     ": fit.targets and fit.batch are empty: list targets in the config or give --data FILE --model M");
+  }
+  return specs;
 }
 
 }  // namespace lnpsaxs::fit

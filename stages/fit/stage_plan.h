@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include "lnpsaxs/cli.h"
 #include "lnpsaxs/config.h"
 #include "lnpsaxs/mpi_env.h"
 #include "models/forward/forward_model.h"
@@ -69,5 +70,11 @@ at::Tensor tensor_from(const std::vector<double>& v, std::int64_t rows, std::int
 /// Throws InputError naming the target for bad data or boxes outside the truncation.
 Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::string& run_dir, c10::Device device,
                const std::shared_ptr<const surrogate::Surrogate>& sur, const std::vector<double>& grid);
+
+/// The targets of this run: those given with --data/--synth (when the stage has those options),
+/// else fit.targets and every member of fit.batch (bad members skipped with a warning under
+/// fit.batch_skip_bad), narrowed to --target NAME ... when given. Throws InputError for an unknown
+/// --target, --target with --data, or an empty list.
+std::vector<TargetSpec> targets_of_run(const cli::StageContext& ctx);
 
 }  // namespace lnpsaxs::fit

@@ -2,7 +2,7 @@
 set -u
 : "${LNPSAXS_BIN:?}" "${LNPSAXS_SRC:?}"
 WORK=$(mktemp -d /tmp/lnpsaxs-e2e-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${LNPSAXS_KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 # Every run directory of one test shares the cpu simulator backend's FFTW plans (FFTW_MEASURE may
 # pick other plans in another process, which changes the last bits): runs compared bit for bit
 # must use the same wisdom, as the shards and ranks of one run do through RUN/fftw.

@@ -15,6 +15,7 @@ enum class Stream : std::uint64_t {
   fit = 5,          ///< multi-start initialisations
   analyze = 6,      ///< realised density fields in the report
   train = 7,        ///< surrogate weight initialisation and epoch shuffles
+  posterior = 8,    ///< HMC momenta, acceptance draws and step-size jitter
 };
 
 /// SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit mixer with full avalanche.

@@ -1,0 +1,121 @@
+// Calibration on known truth (issue 16 acceptance): the polydisperse sphere model of
+// models/forward on 200 test-made noisy curves whose truth is drawn from the prior (uniform on
+// the m_r and s_r boxes, ln s uniform on [−1, 1]); the 90 % central credible interval of the HMC
+// posterior (stages/posterior/hmc.h, box prior by log_jacobian) must contain the truth for 85–95 %
+// of the curves, per parameter. The curves share one q grid, so their chains run as one batch: row
+// j of the log density is chain j, whose data are curve j / 2's.
+#include "doctest_torch.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "diagnostics.h"
+#include "hmc.h"
+#include "log_density.h"
+
+using namespace lnpsaxs::posterior;
+namespace fit = lnpsaxs::fit;
+
+TEST_CASE("sphere model, 200 noisy curves: 90 % credible intervals cover the truth 85-95 % of the time") {
+  constexpr int kCurves = 200, kChainsPer = 2, kQ = 30;
+  constexpr double kNoise = 0.05;  // sigma = 5 % of I
+  fit::ForwardSetup setup;
+  setup.model = fit::Model::sphere;
+  for (int i = 0; i < kQ; ++i) setup.q.push_back(0.004 + (0.09 - 0.004) * i / (kQ - 1));
+  setup.norm_begin = 0;
+  setup.norm_end = kQ;
+  setup.truncation_lower = 20;
+  setup.truncation_upper = 400;
+  setup.nodes = 24;
+  setup.rule = fit::QuadratureRule::log_radius;
+  setup.dtype = c10::kDouble;
+  const fit::ForwardModel model(setup);
+  fit::Boxes boxes;
+  boxes.m_r = {90, 140};
+  boxes.s_r = {8, 30};
+  const fit::Layout layout(fit::Model::sphere, false, boxes);
+
+  // Truth from the prior, data with Gaussian noise.
+  std::mt19937_64 g(20261202);
+  std::uniform_real_distribution<double> u01(0, 1);
+  std::normal_distribution<double> z;
+  std::vector<double> truth, data, sigma, start;
+  {
+    c10::NoGradGuard ng;
+    for (int k = 0; k < kCurves; ++k) {
+      const double m = 90 + 50 * u01(g), s = 8 + 22 * u01(g), ls = -1 + 2 * u01(g);
+      truth.insert(truth.end(), {m, s, ls});
+      const at::Tensor p = at::tensor(std::vector<double>{m, s}, at::kDouble).view({1, 2});
+      const at::Tensor i = at::exp(model.ln_mean_intensity(p, 0, kQ).squeeze(0) + ls).contiguous();
+      for (int c = 0; c < kChainsPer; ++c) {
+        for (int j = 0; j < kQ; ++j) {
+          if (c == 0) {
+            const double v = i[j].item<double>();
+            data.push_back(v * (1 + kNoise * z(g)));
+            sigma.push_back(kNoise * v);
+          }
+        }
+      }
+      for (int c = 0; c < kChainsPer; ++c) {  // dispersed starts: a random point of the box, ln s 0
+        const double sm = 92 + 46 * u01(g), ss = 9 + 20 * u01(g);
+        std::vector<double> raw(2);
+        const double phys[2] = {sm, ss};
+        layout.raw_from_physical(phys, raw.data());
+        start.insert(start.end(), {raw[0], raw[1], 0.0});
+      }
+    }
+  }
+  at::Tensor y = at::tensor(data, at::kDouble).view({kCurves, kQ}).repeat_interleave(kChainsPer, 0);
+  at::Tensor w = at::pow(at::tensor(sigma, at::kDouble).view({kCurves, kQ}), -2).repeat_interleave(kChainsPer, 0);
+  const LogDensity lp = [&](const at::Tensor& raw) {
+    const at::Tensor phys = fit::physical_from_raw(layout, raw.slice(1, 0, 2));
+    const at::Tensor i = at::exp(model.ln_mean_intensity(phys, 0, kQ) + raw.select(1, 2).unsqueeze(1));
+    const at::Tensor r = i - y;
+    return -0.5 * (w * r * r).sum(1) + log_jacobian(layout, raw.slice(1, 0, 2));
+  };
+  std::vector<std::uint64_t> keys;
+  for (int j = 0; j < kCurves * kChainsPer; ++j) keys.push_back(0x5eed0000ULL + static_cast<std::uint64_t>(j));
+  HmcSettings s;
+  s.warmup = 300;
+  s.draws = 400;
+  s.leapfrog = 8;
+  const HmcResult res = run_hmc(lp, start, keys, s);
+
+  int covered[3] = {0, 0, 0}, rhat_bad = 0;
+  for (int k = 0; k < kCurves; ++k) {
+    for (int par = 0; par < 3; ++par) {
+      Chains ch{kChainsPer, s.draws, {}};
+      std::vector<double> raw_rows;
+      for (int c = 0; c < kChainsPer; ++c) {
+        const std::int64_t chain = k * kChainsPer + c;
+        for (std::int64_t i = 0; i < s.draws; ++i) {
+          const double* row = &res.position[static_cast<std::size_t>((chain * s.draws + i) * 3)];
+          double v = row[2];
+          if (par < 2) {
+            double phys[2];
+            layout.physical_from_raw(row, phys);
+            v = phys[par];
+          }
+          ch.x.push_back(v);
+        }
+      }
+      const Summary sm = summarise(ch);
+      const double t = truth[static_cast<std::size_t>(3 * k + par)];
+      covered[par] += (sm.q05 <= t && t <= sm.q95) ? 1 : 0;
+      rhat_bad += sm.rhat > 1.05 ? 1 : 0;
+    }
+  }
+  for (int par = 0; par < 3; ++par) {
+    const double frac = static_cast<double>(covered[par]) / kCurves;
+    MESSAGE("parameter " << std::string(par == 0 ? "m_r" : par == 1 ? "s_r" : "ln s") << ": 90 % interval covers the truth in "
+                         << covered[par] << "/" << kCurves << " curves (" << 100 * frac << " %)");
+    CHECK(frac >= 0.85);
+    CHECK(frac <= 0.95);
+  }
+  MESSAGE(rhat_bad << " of " << 3 * kCurves << " (curve, parameter) pairs with R-hat > 1.05");
+  CHECK(rhat_bad < 3 * kCurves / 20);
+}
