@@ -8,7 +8,7 @@
 #   - deterministic per (seed, target, chain): 2 ranks, and 2 shards run one after the other,
 #     give bit-identical draws; the join waits for every shard;
 #   - a second copy of a finished run does nothing; a missing fit is an error naming the file.
-# The long DREAM run is tools/bench/posterior_dream.sh.
+# A longer DREAM run: tests/posterior/dream_ref.py posterior DATA FITS_H5 --q-min A --q-max B --samples 200000.
 . "$(dirname "$0")/../e2e/lib.sh"
 FIT="$LNPSAXS_BIN/lnpsaxs-fit"
 POST="$LNPSAXS_BIN/lnpsaxs-sample-posterior"
