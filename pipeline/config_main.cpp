@@ -66,7 +66,10 @@ int main(int argc, char** argv) {
       };
       for (const auto& k : config::pipeline_schema().keys()) {
         row(k.path, k);
-        for (const auto& f : k.fields) row(k.path + "[]." + f.path, f);
+        for (const auto& f : k.fields) {
+          row(k.path + "[]." + f.path, f);
+          for (const auto& sub : f.fields) row(k.path + "[]." + f.path + "." + sub.path, sub);
+        }
       }
       return 0;
     }
@@ -122,6 +125,8 @@ int main(int argc, char** argv) {
         for (const auto& r : cfg.records(key)) std::cout << r.canonical() << "\n";
         return 0;
       }
+      case config::Kind::mapping:  // a record field only, never a key of its own
+        break;
     }
     std::cout << "\n";
     return 0;

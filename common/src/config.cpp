@@ -28,6 +28,7 @@ const char* kind_name(Kind k) {
     case Kind::real_list: return "a list of numbers";
     case Kind::string_list: return "a list of strings";
     case Kind::records: return "a list of mappings";
+    case Kind::mapping: return "a mapping";
   }
   return "?";
 }
@@ -105,10 +106,55 @@ void check_bounds(double v, const KeySpec& k, const Ctx& c, const std::string& w
   }
 }
 
+YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c,
+                    std::vector<std::map<std::string, int>>* record_lines = nullptr);
+
+/// One mapping `e` validated field by field against `k.fields` (defaults filled in, required
+/// fields enforced); `lines` receives the line of every field given. The elements of a records key
+/// and a mapping field both go through here. `ce.path` is the mapping's own path.
+YAML::Node validate_fields(const YAML::Node& e, const KeySpec& k, const Ctx& ce, std::map<std::string, int>& lines) {
+  if (!e.IsMap()) ce.fail("expected a mapping of fields");
+  std::map<std::string, YAML::Node> given;
+  for (const auto& kv : e) {
+    const std::string name = kv.first.as<std::string>();
+    Ctx cf{ce.file, ce.path + "." + name, line_of(kv.second) ? line_of(kv.second) : line_of(kv.first)};
+    const KeySpec* f = nullptr;
+    for (const auto& cand : k.fields) {
+      if (cand.path == name) f = &cand;
+    }
+    if (!f) {
+      std::string hint;
+      std::size_t best = 3;
+      for (const auto& cand : k.fields) {
+        std::size_t d = edit_distance(name, cand.path);
+        if (d < best) {
+          best = d;
+          hint = cand.path;
+        }
+      }
+      cf.fail("unknown field" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
+    }
+    if (given.count(name)) cf.fail("field given twice");
+    given[name] = validate(kv.second, *f, cf);
+    lines[name] = cf.line;
+  }
+  YAML::Node rec(YAML::NodeType::Map);
+  for (const auto& f : k.fields) {
+    if (given.count(f.path)) {
+      rec[f.path] = given[f.path];
+    } else if (f.default_yaml.empty()) {
+      ce.fail("missing required field '" + f.path + "' (" + f.doc + ")");
+    } else {
+      rec[f.path] = validate(YAML::Load(f.default_yaml), f, Ctx{ce.file, ce.path + "." + f.path, 0});
+    }
+  }
+  return rec;
+}
+
 /// Validates `n` against `k` and returns the normalised value node (numbers re-emitted
 /// canonically so the resolved text and its hash do not depend on how a number was written).
 YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c,
-                    std::vector<std::map<std::string, int>>* record_lines = nullptr) {
+                    std::vector<std::map<std::string, int>>* record_lines) {
   switch (k.kind) {
     case Kind::integer: {
       double v = parse_number(n, c, true);
@@ -180,48 +226,15 @@ YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c,
       if (!n.IsSequence()) c.fail("expected a list of mappings");
       std::size_t idx = 0;
       for (const auto& e : n) {
-        const std::string epath = c.path + "[" + std::to_string(idx++) + "]";
-        Ctx ce{c.file, epath, line_of(e)};
-        if (!e.IsMap()) ce.fail("expected a mapping of fields");
-        std::map<std::string, YAML::Node> given;
         std::map<std::string, int> lines;
-        for (const auto& kv : e) {
-          const std::string name = kv.first.as<std::string>();
-          Ctx cf{c.file, epath + "." + name, line_of(kv.second) ? line_of(kv.second) : line_of(kv.first)};
-          const KeySpec* f = nullptr;
-          for (const auto& cand : k.fields) {
-            if (cand.path == name) f = &cand;
-          }
-          if (!f) {
-            std::string hint;
-            std::size_t best = 3;
-            for (const auto& cand : k.fields) {
-              std::size_t d = edit_distance(name, cand.path);
-              if (d < best) {
-                best = d;
-                hint = cand.path;
-              }
-            }
-            cf.fail("unknown field" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
-          }
-          if (given.count(name)) cf.fail("field given twice");
-          given[name] = validate(kv.second, *f, cf);
-          lines[name] = cf.line;
-        }
-        YAML::Node rec(YAML::NodeType::Map);
-        for (const auto& f : k.fields) {
-          if (given.count(f.path)) {
-            rec[f.path] = given[f.path];
-          } else if (f.default_yaml.empty()) {
-            ce.fail("missing required field '" + f.path + "' (" + f.doc + ")");
-          } else {
-            rec[f.path] = validate(YAML::Load(f.default_yaml), f, Ctx{c.file, epath + "." + f.path, 0});
-          }
-        }
-        out.push_back(rec);
+        out.push_back(validate_fields(e, k, Ctx{c.file, c.path + "[" + std::to_string(idx++) + "]", line_of(e)}, lines));
         if (record_lines) record_lines->push_back(lines);
       }
       return out;
+    }
+    case Kind::mapping: {
+      std::map<std::string, int> lines;
+      return validate_fields(n.IsNull() ? YAML::Node(YAML::NodeType::Map) : n, k, c, lines);
     }
   }
   c.fail("unsupported key kind");
@@ -229,7 +242,14 @@ YAML::Node validate(const YAML::Node& n, const KeySpec& k, const Ctx& c,
 
 void emit_value(YAML::Emitter& out, const YAML::Node& v, const KeySpec& k) {
   const Kind kind = k.kind;
-  if (kind == Kind::records) {
+  if (kind == Kind::mapping) {
+    out << YAML::Flow << YAML::BeginMap;
+    for (const auto& f : k.fields) {
+      out << YAML::Key << f.path << YAML::Value;
+      emit_value(out, v[f.path], f);
+    }
+    out << YAML::EndMap;
+  } else if (kind == Kind::records) {
     out << YAML::BeginSeq;
     for (const auto& e : v) {
       out << YAML::Flow << YAML::BeginMap;
@@ -534,6 +554,16 @@ std::vector<std::string> Record::strings(const std::string& f) const {
   std::vector<std::string> out;
   for (const auto& e : node_[f]) out.push_back(e.Scalar());
   return out;
+}
+Record Record::mapping(const std::string& f) const {
+  const KeySpec& k = field_spec(f);
+  if (k.kind != Kind::mapping) throw std::logic_error("config record field " + path_ + "." + f + " is not a mapping");
+  std::map<std::string, int> lines;
+  auto it = lines_.find(f);
+  if (it != lines_.end()) {
+    for (const auto& sub : k.fields) lines[sub.path] = it->second;
+  }
+  return Record(path_ + "." + f, &k, node_[f], lines, source_);
 }
 std::string Record::canonical() const { return canonical_except(""); }
 std::string Record::canonical_except(const std::string& skip) const {

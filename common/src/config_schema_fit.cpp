@@ -11,6 +11,34 @@
 namespace lnpsaxs::config::schema_parts {
 namespace {
 
+/// A target's orthogonal size data (docs/fit.md "Size prior"): DLS/cryo-TEM mean and SD, or a
+/// cryo-TEM radius list/histogram. {} (the default) for none.
+KeySpec size_prior_field() {
+  KeySpec k;
+  k.path = "size_prior";
+  k.kind = Kind::mapping;
+  k.default_yaml = "{}";
+  k.doc = "orthogonal size data for this target (DLS, cryo-TEM): {mean, sd, n} or {mean, sd, mean_error, sd_error}, "
+          "or {histogram: FILE}; {} for none. Its negative log-likelihood joins the loss (docs/fit.md, Size prior)";
+  k.fields = {
+      real_key("mean", "0", 0.0, std::nullopt, "Å", "measured mean radius (0: no mean/SD prior)"),
+      real_key("sd", "0", 0.0, std::nullopt, "Å", "measured SD of the radius distribution"),
+      int_key("n", "0", 0, 1e9,
+              "particles measured (cryo-TEM count): standard errors sd/sqrt(n) of the mean and sd/sqrt(2(n-1)) of the SD"),
+      real_key("mean_error", "0", 0.0, std::nullopt, "Å", "standard error of the mean, instead of n (e.g. DLS repeats)"),
+      real_key("sd_error", "0", 0.0, std::nullopt, "Å", "standard error of the SD, instead of n"),
+      real_key("offset", "0", std::nullopt, std::nullopt, "Å",
+               "measured radius = model outer radius + offset (e.g. a hydration layer seen by DLS: > 0)"),
+      choice_key("quantity", "number", {"number", "intensity"},
+                 "weighting of the measured distribution: number (cryo-TEM counts) or intensity (r^6-weighted, a "
+                 "DLS intensity distribution in the Rayleigh limit)"),
+      string_key("histogram", "''",
+                 "cryo-TEM radii [Å]: one column (one radius per particle) or two (bin centre, count); "
+                 "relative to the current directory"),
+  };
+  return k;
+}
+
 KeySpec target_records() {
   KeySpec t;
   t.path = "fit.targets";
@@ -59,8 +87,41 @@ KeySpec target_records() {
       list_key("shell_thickness", "[]", 0.0, "Å",
                "core_shell only: [lo, hi] box (default fit.core_shell.shell_thickness)"),
       list_key("contrast", "[]", 0.0, "1", "core_shell only: [lo, hi] box (default fit.core_shell.contrast)"),
+      size_prior_field(),
   };
   return t;
+}
+
+/// The size_prior mapping of a target or batch record: either mean/sd with their uncertainty, or a
+/// histogram, never both.
+void check_size_prior(const Record& t) {
+  const Record r = t.mapping("size_prior");
+  const bool moments = r.real("mean") > 0, hist = !r.string("histogram").empty();
+  if (moments && hist) throw ConfigError(r.where("histogram") + "give mean/sd or histogram, not both");
+  if (!moments && !hist) {
+    for (const char* f : {"sd", "mean_error", "sd_error", "offset"}) {
+      if (r.real(f) != 0) throw ConfigError(r.where(f) + "needs mean (or histogram) too");
+    }
+    if (r.integer("n") != 0) throw ConfigError(r.where("n") + "needs mean too");
+    return;
+  }
+  if (hist) {
+    for (const char* f : {"sd", "mean_error", "sd_error"}) {
+      if (r.real(f) != 0) throw ConfigError(r.where(f) + "does not apply to a histogram (its counts are its weight)");
+    }
+    if (r.integer("n") != 0) throw ConfigError(r.where("n") + "does not apply to a histogram (its counts are its weight)");
+    if (r.string("quantity") != "number") throw ConfigError(r.where("quantity") + "a histogram counts particles: number only");
+    return;
+  }
+  if (!(r.real("sd") > 0)) throw ConfigError(r.where("sd") + "must be > 0 with mean");
+  const bool by_n = r.integer("n") > 0, by_err = r.real("mean_error") > 0 || r.real("sd_error") > 0;
+  if (by_n == by_err) {
+    throw ConfigError(r.where("n") + "give the uncertainty once: n (particles) or mean_error and sd_error");
+  }
+  if (by_n && r.integer("n") < 2) throw ConfigError(r.where("n") + "must be >= 2");
+  if (by_err && !(r.real("mean_error") > 0 && r.real("sd_error") > 0)) {
+    throw ConfigError(r.where(r.real("mean_error") > 0 ? "sd_error" : "mean_error") + "must be > 0 (give both errors)");
+  }
 }
 
 void check_pair(const Config& c, const Record& r, const std::string& f) {
@@ -109,6 +170,7 @@ void check_shared_fields(const Config& c, const Record& r) {
                       ")");
   }
   for (const char* f : {"m_r", "s_r", "truncation", "shell_thickness", "contrast"}) check_pair(c, r, f);
+  check_size_prior(r);
   if (r.string("model") != "core_shell") {
     for (const char* f : {"shell_thickness", "contrast"}) {
       if (!r.reals(f).empty()) throw ConfigError(r.where(f) + "applies to model core_shell only");

@@ -278,7 +278,7 @@ void write_slices(const cli::StageContext& ctx, hid_t file, const FitEnsemble& f
 /// attributes (fits of earlier versions) are skipped.
 void copy_fit_record(const std::string& fits_h5, hid_t out) {
   io::File f = io::File::open(fits_h5, io::File::Mode::read);
-  for (const char* a : {"loss", "loss_definition", "quadrature_rule", "resolution"}) {
+  for (const char* a : {"loss", "loss_definition", "quadrature_rule", "resolution", "size_prior", "size_prior_weighting"}) {
     if (io::has_attr(f, a)) io::set_attr(out, a, io::attr_string(f, a));
   }
   if (io::has_attr(f, "loss_term_names")) io::set_attr(out, "loss_term_names", io::attr_strings(f, "loss_term_names"));
@@ -332,48 +332,6 @@ void write_target_exports(const cli::StageContext& ctx, hid_t file, const std::s
   io::set_attr(file, "exports", std::string("analysis/" + name + "/fit.csv, analysis/" + name + "/fit.h5"));
 }
 
-/// Rewrites RUN/results.csv and results.h5 from every complete analysis file (rank 0): configured
-/// targets in config order (fit.targets, then fit.batch members in file order, skipped members as
-/// "skipped" rows), then any other analysis (command-line targets) by name.
-void update_results(const cli::StageContext& ctx) {
-  std::vector<std::string> order;
-  std::vector<ResultRow> rows;
-  std::set<std::string> listed;
-  for (const auto& r : ctx.cfg.records("fit.targets")) order.push_back(r.string("name"));
-  const bool skip_bad = ctx.cfg.boolean("fit.batch_skip_bad");
-  std::vector<std::pair<std::string, ResultRow>> skipped;
-  for (const batch::Member& m : batch::members(ctx.cfg, skip_bad)) {
-    if (!m.problem.empty()) {
-      log::warn("{}: skipped (fit.batch_skip_bad): {}", m.name, m.problem);
-      skipped.emplace_back(m.name, skipped_row(m.name, m.file, m.problem));
-    } else {
-      order.push_back(m.name);
-    }
-  }
-  std::vector<std::string> others;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(ctx.path("analysis"), ec)) {
-    if (e.path().extension() == ".h5") others.push_back(e.path().stem().string());
-  }
-  std::sort(others.begin(), others.end());
-  for (const auto& o : others) {
-    if (std::find(order.begin(), order.end(), o) == order.end()) order.push_back(o);
-  }
-  for (const std::string& n : order) {
-    const std::string path = ctx.path("analysis/" + n + ".h5");
-    if (io::inspect_output(path).state != io::OutputState::complete) continue;
-    try {
-      rows.push_back(read_result_row(path));
-    } catch (const std::exception& e) {
-      log::warn("results table: {}: {}", path, e.what());
-    }
-  }
-  for (auto& s : skipped) rows.push_back(std::move(s.second));
-  const bool wrote = write_results(ctx.opts.run_dir, rows);
-  log::info("results table {}: {} ({} rows{})", wrote ? "written" : "unchanged", ctx.path("results.csv"), rows.size(),
-            skipped.empty() ? "" : ", " + std::to_string(skipped.size()) + " skipped");
-}
-
 void analyse_target(cli::StageContext& ctx, const std::string& name, const std::string& input, const AnalysisOptions& opts) {
   const std::string out = ctx.path("analysis/" + name + ".h5");
   const io::OutputInfo in_info = io::inspect_output(input);
@@ -419,7 +377,7 @@ void run(cli::StageContext& ctx) {
     analyse_target(ctx, names[t], inputs[t], opts);
   }
   MPI_Barrier(ctx.mpi.comm());
-  if (ctx.root()) update_results(ctx);
+  if (ctx.root()) update_results(ctx.cfg, ctx.opts.run_dir);
 }
 
 }  // namespace lnpsaxs::analysis

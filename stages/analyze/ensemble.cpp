@@ -49,7 +49,7 @@ EnsembleAnalysis analyse_ensemble(const FitEnsemble& fits, const AnalysisOptions
   // --- retention: restarts without a finite loss, RMSE or parameter vector are excluded --------
   std::vector<double> criterion(static_cast<std::size_t>(fits.n_restarts()), kNaN);
   for (std::int64_t r = 0; r < fits.n_restarts(); ++r) {
-    if (fits.valid(r)) criterion[static_cast<std::size_t>(r)] = fits.rmse_log[static_cast<std::size_t>(r)];
+    if (fits.valid(r)) criterion[static_cast<std::size_t>(r)] = fits.criterion(r);
   }
   try {
     a.retention = retain(criterion, opts.retention);
@@ -205,6 +205,13 @@ void write_ensemble(hid_t file, const FitEnsemble& fits, const EnsembleAnalysis&
     put<std::uint8_t>(file, "/retention/valid", {valid.size()}, valid);
     put<double>(file, "/retention/rmse_log", {fits.rmse_log.size()}, fits.rmse_log);
     put<double>(file, "/retention/rmse_log_full", {fits.rmse_log_full.size()}, fits.rmse_log_full);
+    if (!fits.size_prior_nll.empty()) {  // retention ranked the data and the size prior together
+      io::set_attr(g, "criterion", std::string("rmse_log * exp(size_prior_nll / N), N fitted points (size prior)"));
+      std::vector<double> c;
+      for (std::int64_t i = 0; i < fits.n_restarts(); ++i) c.push_back(fits.criterion(i));
+      put<double>(file, "/retention/criterion", {c.size()}, c);
+      put<double>(file, "/retention/size_prior_nll", {fits.size_prior_nll.size()}, fits.size_prior_nll);
+    }
     put<std::int64_t>(file, "/retention/kept", {k}, a.kept);
   }
   {

@@ -65,6 +65,12 @@ std::int64_t FitEnsemble::index_of(const std::string& name) const {
   return -1;
 }
 
+double FitEnsemble::criterion(std::int64_t r) const {
+  const double rmse = rmse_log[static_cast<std::size_t>(r)];
+  if (size_prior_nll.empty() || fitted_points == 0) return rmse;
+  return rmse * std::exp(size_prior_nll[static_cast<std::size_t>(r)] / static_cast<double>(fitted_points));
+}
+
 bool FitEnsemble::valid(std::int64_t r) const {
   const std::size_t i = static_cast<std::size_t>(r);
   if (!std::isfinite(loss[i]) || !std::isfinite(rmse_log[i])) return false;
@@ -140,6 +146,12 @@ FitEnsemble read_fits(const std::string& path) {
   e.target_intensity = rd.read<double>("/target/intensity", {nq});
   e.target_mask = rd.read<std::uint8_t>("/target/mask", {nq});
   e.target_sigma = io::exists(f, "/target/sigma") ? rd.read<double>("/target/sigma", {nq}) : std::vector<double>(nq, kNaN);
+  for (std::uint8_t m : e.target_mask) e.fitted_points += m != 0;
+  if (io::has_attr(f, "size_prior")) {
+    e.size_prior = io::attr_string(f, "size_prior");
+    if (!io::exists(f, "/size_prior_nll")) rd.bad("attribute size_prior without the dataset /size_prior_nll");
+    e.size_prior_nll = rd.read<double>("/size_prior_nll", {r});
+  }
   return e;
 }
 

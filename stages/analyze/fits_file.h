@@ -3,7 +3,8 @@
 // `analyze`): root attributes target, model, source, q_min, q_max, background, n_restarts,
 // parameter_names, parameter_units, parameter_lower, parameter_upper, truth_values; datasets /q,
 // /target/{intensity,mask,sigma}, and per restart /start, /params [R, P] (physical), /loss,
-// /rmse_log, /rmse_log_full [R], /curve [R, n_q] (float32 log10 I_PI), /steps [R].
+// /rmse_log, /rmse_log_full [R], /curve [R, n_q] (float32 log10 I_PI), /steps [R], and with a
+// size prior the attribute size_prior and /size_prior_nll [R].
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +35,14 @@ struct FitEnsemble {
   std::vector<double> rmse_log_full; ///< [R] full grid (NaN if absent)
   std::vector<float> curve;          ///< [R, n_q] final model log10 I_PI
   std::vector<std::int64_t> steps;   ///< [R] (empty if absent)
+  /// [R] the size prior's NLL per restart (/size_prior_nll; empty when the fit had no size prior)
+  std::vector<double> size_prior_nll;
+  std::string size_prior;            ///< the size prior in words (attribute size_prior), "" if none
+  std::int64_t fitted_points = 0;    ///< N, fitted points (/target/mask)
+
+  /// The retention criterion of restart r: RMSE_log, or with a size prior RMSE_log·exp(NLL/N) (the
+  /// square root of the fit's L·exp(2·NLL/N), docs/fit.md "Size prior").
+  double criterion(std::int64_t r) const;
 
   std::int64_t n_restarts() const { return params.rows; }
   std::int64_t n_params() const { return params.cols; }

@@ -1,5 +1,6 @@
 #include "results_table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -8,8 +9,12 @@
 #include <limits>
 #include <sstream>
 
+#include "lnpsaxs/batch.h"
+#include "lnpsaxs/checkpoint.h"
+#include "lnpsaxs/config.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/h5.h"
+#include "lnpsaxs/log.h"
 
 namespace lnpsaxs::analysis {
 namespace {
@@ -84,7 +89,7 @@ void replace(const std::string& tmp, const std::string& path) {
 
 }  // namespace
 
-ResultRow read_result_row(const std::string& path) {
+ResultRow read_result_row(const std::string& path, const std::string& posterior_h5) {
   io::File f = io::File::open(path, io::File::Mode::read);
   ResultRow r;
   auto need = [&](const char* a) {
@@ -136,7 +141,17 @@ ResultRow read_result_row(const std::string& path) {
       r.sd[j] = k > 1 ? std::sqrt(s2 / static_cast<double>(k - 1)) : 0.0;
     }
   }
+  if (io::has_attr(f, "size_prior")) r.size_prior = io::attr_string(f, "size_prior");
   if (r.retained == 0) r.status = "no retained fit";
+  if (!posterior_h5.empty() && io::inspect_output(posterior_h5).state == io::OutputState::complete) {
+    io::File pf = io::File::open(posterior_h5, io::File::Mode::read);
+    if (io::has_attr(pf, "parameter_names") && io::attr_strings(pf, "parameter_names") == r.names) {
+      r.posterior = io::has_attr(pf, "converged") && io::attr_int(pf, "converged") != 0 ? "converged" : "not converged";
+      r.post_mean = io::read_all<double>(io::open_dataset(pf, "/summary/mean"));
+      r.post_q05 = io::read_all<double>(io::open_dataset(pf, "/summary/q05"));
+      r.post_q95 = io::read_all<double>(io::open_dataset(pf, "/summary/q95"));
+    }
+  }
   return r;
 }
 
@@ -154,8 +169,8 @@ std::string results_csv(const std::vector<ResultRow>& rows) {
   const auto cols = parameter_columns(rows);
   std::ostringstream os;
   os << "target,source,model,loss,status,q_min [1/A],q_max [1/A],fitted_points,K,restarts,retained,clusters,"
-        "rmse_log [log10],chi2_per_n";
-  for (const char* kind : {"best", "mean", "sd"}) {
+        "rmse_log [log10],chi2_per_n,size_prior,posterior";
+  for (const char* kind : {"best", "mean", "sd", "post_mean", "post_q05", "post_q95"}) {
     for (const auto& c : cols) os << "," << field(std::string(kind) + "_" + c.first + " [" + c.second + "]");
   }
   os << ",warnings\n";
@@ -165,8 +180,9 @@ std::string results_csv(const std::vector<ResultRow>& rows) {
     os << field(r.target) << "," << field(r.source) << "," << field(r.model) << "," << field(r.loss) << ","
        << field(r.status) << "," << num(r.q_min) << "," << num(r.q_max) << "," << count(r.fitted_points) << ","
        << (r.quadrature_nodes > 0 ? std::to_string(r.quadrature_nodes) : "") << "," << count(r.restarts) << ","
-       << count(r.retained) << "," << count(r.clusters) << "," << num(r.rmse_log) << "," << num(r.chi2_per_n);
-    for (const auto* v : {&r.best, &r.mean, &r.sd}) {
+       << count(r.retained) << "," << count(r.clusters) << "," << num(r.rmse_log) << "," << num(r.chi2_per_n) << ","
+       << field(r.size_prior) << "," << field(r.posterior);
+    for (const auto* v : {&r.best, &r.mean, &r.sd, &r.post_mean, &r.post_q05, &r.post_q95}) {
       for (const auto& c : cols) os << "," << num(value_of(r, *v, c.first));
     }
     os << "," << field(r.warnings) << "\n";
@@ -205,6 +221,8 @@ bool write_results(const std::string& run_dir, const std::vector<ResultRow>& row
     strings("loss", [](const ResultRow& r) { return r.loss; });
     strings("status", [](const ResultRow& r) { return r.status; });
     strings("warnings", [](const ResultRow& r) { return r.warnings; });
+    strings("size_prior", [](const ResultRow& r) { return r.size_prior; });
+    strings("posterior", [](const ResultRow& r) { return r.posterior; });
     auto numbers = [&](const char* name, const char* unit, auto get) {
       std::vector<double> v;
       for (const ResultRow& r : rows) v.push_back(get(r));
@@ -221,11 +239,17 @@ bool write_results(const std::string& run_dir, const std::vector<ResultRow>& row
     numbers("chi2_per_n", "1", [](const ResultRow& r) { return r.chi2_per_n; });
     for (const auto& c : parameter_columns(rows)) {
       const std::string& n = c.first;
-      for (const char* kind : {"best", "mean", "sd"}) {
+      for (const char* kind : {"best", "mean", "sd", "post_mean", "post_q05", "post_q95"}) {
         std::vector<double> v;
         for (const ResultRow& r : rows) {
           const std::string k = kind;
-          v.push_back(value_of(r, k == "best" ? r.best : k == "mean" ? r.mean : r.sd, n));
+          v.push_back(value_of(r, k == "best"       ? r.best
+                                  : k == "mean"     ? r.mean
+                                  : k == "sd"       ? r.sd
+                                  : k == "post_mean" ? r.post_mean
+                                  : k == "post_q05" ? r.post_q05
+                                                    : r.post_q95,
+                               n));
         }
         io::ensure_group(f, std::string("/") + kind);
         write_column(f, std::string("/") + kind + "/" + n, v, c.second);
@@ -235,6 +259,46 @@ bool write_results(const std::string& run_dir, const std::vector<ResultRow>& row
   replace(csv_path + ".partial", csv_path);
   replace(h5_path + ".partial", h5_path);
   return true;
+}
+
+void update_results(const config::Config& cfg, const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  auto path = [&run_dir](const std::string& rel) { return (fs::path(run_dir) / rel).string(); };
+  std::vector<std::string> order;
+  std::vector<ResultRow> rows;
+  for (const auto& r : cfg.records("fit.targets")) order.push_back(r.string("name"));
+  const bool skip_bad = cfg.boolean("fit.batch_skip_bad");
+  std::vector<std::pair<std::string, ResultRow>> skipped;
+  for (const batch::Member& m : batch::members(cfg, skip_bad)) {
+    if (!m.problem.empty()) {
+      log::warn("{}: skipped (fit.batch_skip_bad): {}", m.name, m.problem);
+      skipped.emplace_back(m.name, skipped_row(m.name, m.file, m.problem));
+    } else {
+      order.push_back(m.name);
+    }
+  }
+  std::vector<std::string> others;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path("analysis"), ec)) {
+    if (e.path().extension() == ".h5") others.push_back(e.path().stem().string());
+  }
+  std::sort(others.begin(), others.end());
+  for (const auto& o : others) {
+    if (std::find(order.begin(), order.end(), o) == order.end()) order.push_back(o);
+  }
+  for (const std::string& n : order) {
+    const std::string a = path("analysis/" + n + ".h5");
+    if (io::inspect_output(a).state != io::OutputState::complete) continue;
+    try {
+      rows.push_back(read_result_row(a, path("posterior/" + n + "/posterior.h5")));
+    } catch (const std::exception& e) {
+      log::warn("results table: {}: {}", a, e.what());
+    }
+  }
+  for (auto& s : skipped) rows.push_back(std::move(s.second));
+  const bool wrote = write_results(run_dir, rows);
+  log::info("results table {}: {} ({} rows{})", wrote ? "written" : "unchanged", path("results.csv"), rows.size(),
+            skipped.empty() ? "" : ", " + std::to_string(skipped.size()) + " skipped");
 }
 
 }  // namespace lnpsaxs::analysis

@@ -111,6 +111,9 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
            d_rmse_full = dataset("/rmse_log_full", H5T_NATIVE_DOUBLE, 0),
            d_curve = dataset("/curve", H5T_NATIVE_FLOAT, nq),
            d_steps = dataset("/steps", H5T_NATIVE_INT64, 0);
+  const bool prior = p.loss.size_prior.active();
+  io::H5Id d_prior;
+  if (prior) d_prior = dataset("/size_prior_nll", H5T_NATIVE_DOUBLE, 0);
   io::DoneMask mask(writer.id(), "/done", shard.size());
   writer.expect_done("/done", shard.size());
   writer.expect_values("/q", p.target.q);
@@ -183,6 +186,7 @@ void fit_target(cli::StageContext& ctx, const Plan& p, const GlobalSplit& split)
     io::write_rows<double>(d_rmse_full, row, n, has ? res.rmse_log_full.data() : &zero_d, true);
     io::write_rows<float>(d_curve, row, n, has ? res.curve.data() : &zero_f, true);
     io::write_rows<std::int64_t>(d_steps, row, n, has ? res.steps.data() : &zero_i, true);
+    if (prior) io::write_rows<double>(d_prior, row, n, has ? res.size_prior_nll.data() : &zero_d, true);
     mask.mark({row, row + n}, true);
     writer.file().flush();  // the batch is on disk: a kill from here on loses nothing before it
     double best = INFINITY;

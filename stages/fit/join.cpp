@@ -144,13 +144,13 @@ bool join_target(const cli::StageContext& ctx, const Plan& p, const GlobalSplit&
     write_target_data(w.id(), p, MPI_COMM_NULL);
     const std::int64_t np = static_cast<std::int64_t>(p.layout.size());
     const std::int64_t nq = static_cast<std::int64_t>(p.target.q.size());
-    for (const char* ds : kRowSets) {
+    for (const std::string& ds : row_sets(p)) {
       std::vector<io::VdsSource> sources;
       for (int s = 0; s < num_shards; ++s) {
         const mpi::Range r = split.part(s, num_shards);
         if (r.size() > 0)
           sources.push_back({fs::path(shard_file(name, s, num_shards)).filename().string(),
-                             std::string("/") + ds, r.begin, r.size()});
+                             "/" + ds, r.begin, r.size()});
       }
       const std::string d = ds;
       const hid_t type = d == "curve"   ? H5T_NATIVE_FLOAT

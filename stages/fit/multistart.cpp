@@ -96,6 +96,7 @@ struct LossParts {
   at::Tensor rmse_log;  // [R]
   at::Tensor terms;     // [R, 2]
   at::Tensor scale, background, shift;  // chi2 only: s, b̃ and the ln shift of Ī ([R] each)
+  at::Tensor prior_nll;                 // [R] the size prior's NLL (float64; zeros without one)
 };
 
 struct LossTensors {
@@ -118,8 +119,8 @@ at::Tensor loss_model(const ForwardModel& model, const LossSettings& ls, const a
   return ls.kind == LossKind::chi2 ? model.ln_mean_intensity(params, b, e) : model.ln_intensity(params, b, e);
 }
 
-LossParts loss_parts(const at::Tensor& ln_eval, const FitData& d, const LossSettings& ls,
-                     const LossTensors& lt) {
+LossParts data_loss_parts(const at::Tensor& ln_eval, const FitData& d, const LossSettings& ls,
+                          const LossTensors& lt) {
   const at::Tensor ln_fit = ln_eval.slice(1, d.fit_begin - d.eval_begin, d.fit_end - d.eval_begin);
   LossParts out;
   if (ls.kind == LossKind::chi2) {
@@ -165,12 +166,31 @@ LossParts loss_parts(const at::Tensor& ln_eval, const FitData& d, const LossSett
   return out;
 }
 
+/// The loss of the data and, with a size prior, its NLL joined as LossSettings::size_prior says.
+LossParts loss_parts(const at::Tensor& params, const at::Tensor& ln_eval, const FitData& d, const LossSettings& ls,
+                     const LossTensors& lt) {
+  LossParts out = data_loss_parts(ln_eval, d, ls, lt);
+  if (!ls.size_prior.active()) {
+    out.prior_nll = at::zeros({params.size(0)}, params.options().dtype(at::kDouble));
+    return out;
+  }
+  out.prior_nll = ls.size_prior.nll(params.select(1, 0), params.select(1, 1), ls.truncation_lower, ls.truncation_upper);
+  const auto n = static_cast<double>(d.data.size());
+  const at::Tensor nll = out.prior_nll.to(out.loss.scalar_type());
+  if (ls.kind == LossKind::chi2) {
+    out.loss = out.loss + 2.0 * nll / std::max(n - static_cast<double>(ls.n_free), 1.0);
+  } else {
+    out.loss = out.loss * at::exp(2.0 * nll / n);
+  }
+  return out;
+}
+
 }  // namespace
 
 at::Tensor composite_loss(const ForwardModel& model, const FitData& data, const LossSettings& loss,
                           const at::Tensor& params) {
   const LossTensors lt(data, model.setup().dtype, model.setup().device);
-  return loss_parts(loss_model(model, loss, params, data.eval_begin, data.eval_end), data, loss, lt).loss;
+  return loss_parts(params, loss_model(model, loss, params, data.eval_begin, data.eval_end), data, loss, lt).loss;
 }
 
 BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const FitData& data,
@@ -204,8 +224,8 @@ BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const Fit
   for (std::int64_t s = 0; s < opt.steps; ++s) {
     const double lr = opt.lr * lr_factor(opt, s);
     const at::Tensor rv = raw.detach().requires_grad_(true);
-    const LossParts lp = loss_parts(
-        loss_model(model, ls, physical_from_raw(layout, rv), data.eval_begin, data.eval_end), data, ls, lt);
+    const at::Tensor pv = physical_from_raw(layout, rv);
+    const LossParts lp = loss_parts(pv, loss_model(model, ls, pv, data.eval_begin, data.eval_end), data, ls, lt);
     const at::Tensor g_all = torch::autograd::grad({lp.loss.sum()}, {rv})[0];
     c10::NoGradGuard ng;
     const at::Tensor lossd = lp.loss.detach().to(at::kDouble);
@@ -238,7 +258,7 @@ BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const Fit
   raw = at::where(alive.unsqueeze(1), raw, good);
   steps = at::where(alive, steps, (steps - 1).clamp_min(0));
   at::Tensor phys = physical_from_raw(layout, raw);
-  const LossParts fin = loss_parts(loss_model(model, ls, phys, data.eval_begin, data.eval_end), data, ls, lt);
+  const LossParts fin = loss_parts(phys, loss_model(model, ls, phys, data.eval_begin, data.eval_end), data, ls, lt);
   at::Tensor curve;  // [B, n_q] log10 of the fitted model
   if (ls.kind == LossKind::chi2) {
     const at::Tensor x = at::exp(model.ln_mean_intensity(phys, 0, model.n_q()).to(at::kDouble) - fin.shift.unsqueeze(1));
@@ -264,6 +284,7 @@ BatchResult fit_batch(const ForwardModel& model, const Layout& layout, const Fit
   out.params = to_vec(phys);
   out.loss = to_vec(fin.loss);
   out.loss_terms = to_vec(fin.terms);
+  out.size_prior_nll = to_vec(fin.prior_nll);
   out.scale = ls.kind == LossKind::chi2 ? to_vec(fin.scale * at::exp(-fin.shift))
                                         : std::vector<double>(static_cast<std::size_t>(b), NAN);
   out.rmse_log = to_vec(fin.rmse_log);

@@ -45,6 +45,11 @@ struct LossSettings {
   double lin_scale = 1e5;
   bool chi2_background = false;  ///< chi2: solve for a background b too
   std::int64_t n_free = 0;       ///< chi2: P, free parameters incl. the scale (and b)
+  /// The target's size prior (orthogonal size data; size_prior.h), none by default. With one the
+  /// loss becomes (χ² + 2·NLL)/(N − P) for chi2 and L·exp(2·NLL/N) for log and composite: the
+  /// minimum of −ln(likelihood × size likelihood) in both readings of docs/posterior.md §1.
+  SizePrior size_prior;
+  double truncation_lower = 0, truncation_upper = 0;  ///< [A, B] of the size distribution [Å] (the prior's)
 };
 
 /// A prepared target as the loss sees it (columns are grid indices).
@@ -67,7 +72,8 @@ struct BatchResult {
   std::vector<double> start;          ///< [B, P] physical start (after the raw round trip)
   std::vector<double> params;         ///< [B, P] physical final
   std::vector<double> loss;           ///< [B] final loss
-  std::vector<double> loss_terms;     ///< [B, 2] the loss's terms (composite: log, linear; else L, 0)
+  std::vector<double> loss_terms;     ///< [B, 2] the loss's terms (composite: log, linear; else L, 0), size prior aside
+  std::vector<double> size_prior_nll; ///< [B] the size prior's NLL (0 without one)
   std::vector<double> scale;          ///< [B] chi2: s with M = s·Ī + b̃ (normalised units); else NaN
   std::vector<double> rmse_log;       ///< [B] log10 RMSE over the fit window
   std::vector<double> rmse_log_full;  ///< [B] log10 RMSE over every grid point with data

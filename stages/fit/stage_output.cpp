@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <iterator>
 #include <vector>
 
 #include "lnpsaxs/saxs_data.h"
@@ -22,6 +23,12 @@ std::string loss_definition(const Plan& p) {
       return "per restart: fit.loss_log_weight * mean((ln M - ln D)^2) + fit.loss_lin_weight * "
              "mean(((M - D)/fit.loss_lin_scale)^2) over the fitted points; M, D Porod-normalised";
   }
+}
+
+std::vector<std::string> row_sets(const Plan& p) {
+  std::vector<std::string> out(std::begin(kRowSets), std::end(kRowSets));
+  if (p.loss.size_prior.active()) out.emplace_back("size_prior_nll");
+  return out;
 }
 
 void write_target_attrs(hid_t f, const Plan& p) {
@@ -61,6 +68,12 @@ void write_target_attrs(hid_t f, const Plan& p) {
   io::set_attr(f, "rows_masked", t.rows_masked);
   io::set_attr(f, "loss", loss_name(p.loss.kind));
   io::set_attr(f, "loss_definition", loss_definition(p));
+  if (p.loss.size_prior.active()) {  // present only when used: /size_prior_nll holds each restart's NLL
+    io::set_attr(f, "size_prior", p.loss.size_prior.describe());
+    io::set_attr(f, "size_prior_particles", p.loss.size_prior.particles);
+    io::set_attr(f, "size_prior_weighting",
+                 std::string(p.loss.kind == LossKind::chi2 ? "loss = (chi2 + 2 NLL)/(N - P)" : "loss = L exp(2 NLL/N)"));
+  }
   io::set_attr(f, "loss_term_names", p.loss.kind == LossKind::composite
                                          ? std::vector<std::string>{"log", "linear"}
                                          : std::vector<std::string>{loss_name(p.loss.kind), "-"});

@@ -3,6 +3,7 @@
 // shared by shard files and the joined fits.h5 (the schema is listed in fit_stage.h), and small
 // queries on existing outputs.
 #include <string>
+#include <vector>
 
 #include <hdf5.h>
 #include <mpi.h>
@@ -16,6 +17,8 @@ namespace lnpsaxs::fit {
 /// The per-restart datasets of a shard file, each with one row per restart (joined by fits.h5).
 inline constexpr const char* kRowSets[] = {"start", "params", "loss", "loss_terms", "scale",
                                            "rmse_log", "rmse_log_full", "curve", "steps"};
+/// kRowSets, plus size_prior_nll when the target has a size prior.
+std::vector<std::string> row_sets(const Plan& p);
 
 /// The loss of `p` in words (the loss_definition attribute).
 std::string loss_definition(const Plan& p);

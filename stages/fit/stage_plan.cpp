@@ -119,6 +119,10 @@ Plan make_plan(const TargetSpec& spec_in, const config::Config& cfg, const std::
   p.loss.log_weight = cfg.real("fit.loss_log_weight");
   p.loss.lin_weight = cfg.real("fit.loss_lin_weight");
   p.loss.lin_scale = cfg.real("fit.loss_lin_scale");
+  spec.size_prior.check_support(trunc.first, trunc.second, spec.where);
+  p.loss.size_prior = spec.size_prior;
+  p.loss.truncation_lower = trunc.first;
+  p.loss.truncation_upper = trunc.second;
   p.start.margin = cfg.real("fit.start_margin");
   p.start.fixed_size = cfg.string("fit.size_start") == "fixed";
   p.start.fixed_m_r = cfg.reals("fit.fixed_size_start")[0];

@@ -86,6 +86,7 @@ std::string TargetSpec::canonical() const {
   // Issue 13 fields, appended only when not at their defaults, so earlier fits keep their identity.
   if (loss != "default") os << ";loss=" << loss;
   if (!resolution) os << ";resolution=none";
+  if (size_prior.active()) os << ";size_prior=" << size_prior.canonical();
   return os.str();
 }
 
@@ -130,6 +131,7 @@ void read_target_fields(const config::Record& r, TargetSpec& t) {
   t.truncation = r.reals("truncation");
   t.shell_thickness = r.reals("shell_thickness");
   t.contrast = r.reals("contrast");
+  t.size_prior = read_size_prior(r.mapping("size_prior"));
 }
 
 std::vector<TargetSpec> targets_from_config(const config::Config& cfg) {

@@ -9,6 +9,7 @@
 
 #include "models/forward/parameters.h"
 #include "models/forward/quadrature.h"  // trapezoid_weights (the invariant window)
+#include "size_prior.h"
 
 namespace lnpsaxs {
 namespace config {
@@ -41,6 +42,7 @@ struct TargetSpec {
   std::int64_t restarts = 0;  ///< 0: by kind (fit.restarts_experimental / _synthetic / _baseline)
   std::int64_t steps = 0;     ///< 0: fit.steps
   std::vector<double> m_r, s_r, truncation, shell_thickness, contrast;  ///< [lo, hi] overrides or empty
+  SizePrior size_prior;  ///< orthogonal size data (size_prior:), none by default
   std::string where;  ///< "FILE:LINE: fit.targets[i]" (or "command line") for messages
   TargetOrigin origin = TargetOrigin::config;
 

@@ -69,7 +69,23 @@ std::vector<double> TargetPosterior::raw_starts(const std::vector<double>& physi
 }
 
 TargetPosterior make_target_posterior(const fit::Layout& layout, const fit::ForwardModel& model, const fit::FitData& data,
-                                      const fit::LossSettings& loss, const ExtraNll& extra) {
+                                      const fit::LossSettings& loss_in, const ExtraNll& extra_in) {
+  // The size prior enters as its own −NLL term, never through the loss (so that it counts once in
+  // both likelihood readings).
+  fit::LossSettings loss = loss_in;
+  loss.size_prior = {};
+  ExtraNll extra = extra_in;
+  if (loss_in.size_prior.active()) {
+    const fit::SizePrior sp = loss_in.size_prior;
+    const double a = loss_in.truncation_lower, b = loss_in.truncation_upper;
+    extra = [sp, a, b, extra_in](const at::Tensor& phys) {
+      at::Tensor nll = sp.nll(phys.select(1, 0), phys.select(1, 1), a, b);
+      if (extra_in) nll = nll + extra_in(phys);
+      return nll;
+    };
+  }
+  const std::string with_prior =
+      loss_in.size_prior.active() ? "; times the size prior's likelihood exp(-NLL): " + loss_in.size_prior.describe() : "";
   TargetPosterior tp{layout, loss.kind == fit::LossKind::chi2, 0, "", {}, {}};
   const auto np = static_cast<std::int64_t>(layout.size());
   const auto n = static_cast<double>(data.data.size());
@@ -83,7 +99,7 @@ TargetPosterior make_target_posterior(const fit::Layout& layout, const fit::Forw
   if (!tp.sample_scale) {
     tp.likelihood = std::string("loss ") + fit::loss_name(loss.kind) +
                     " as a Gaussian of unknown variance (p(sigma) ~ 1/sigma, marginalised): log p(D|theta) = "
-                    "-(N/2) ln L(theta), N = " + std::to_string(data.data.size()) + " fitted points";
+                    "-(N/2) ln L(theta), N = " + std::to_string(data.data.size()) + " fitted points" + with_prior;
     tp.log_density = [=](const at::Tensor& raw) {
       const at::Tensor phys = fit::physical_from_raw(layout, raw);
       const at::Tensor l = fit::composite_loss(model, data, loss, phys).to(at::kDouble);
@@ -120,7 +136,7 @@ TargetPosterior make_target_posterior(const fit::Layout& layout, const fit::Forw
   const std::int64_t bcol = bg ? np - 1 : -1;
   tp.likelihood = "Gaussian, sigma of the data: D_i ~ N(s Ibar_i(theta) + b/Q_data, sigma_i^2) over N = " +
                   std::to_string(data.data.size()) + " fitted points; scale s sampled as ln_scale = ln s + " +
-                  std::to_string(c) + " with a flat prior" + (bg ? "; background b with a uniform prior on its box" : "");
+                  std::to_string(c) + " with a flat prior" + (bg ? "; background b with a uniform prior on its box" : "") + with_prior;
   tp.log_density = [=](const at::Tensor& raw) {
     const at::Tensor phys = fit::physical_from_raw(layout, raw.slice(1, 0, np));
     const at::Tensor x = at::exp(ln_mean(phys) - c + raw.select(1, np).unsqueeze(1));

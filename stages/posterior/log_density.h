@@ -48,6 +48,8 @@ struct TargetPosterior {
 at::Tensor log_jacobian(const fit::Layout& layout, const at::Tensor& raw);
 
 /// The posterior of a target: `model` and `data` as the fit built them, `loss` its loss settings.
+/// A size prior in `loss` (loss.size_prior) adds −NLL to the log density once, in either likelihood
+/// (the fit's L·exp(2·NLL/N) is not used here); `extra` adds a further −log prior term.
 /// chi2 needs σ on every fitted point (the fit enforces it). Throws InputError otherwise.
 TargetPosterior make_target_posterior(const fit::Layout& layout, const fit::ForwardModel& model, const fit::FitData& data,
                                       const fit::LossSettings& loss, const ExtraNll& extra = {});

@@ -27,6 +27,7 @@
 #include "lnpsaxs/torch_runtime.h"
 #include "log_density.h"
 #include "models/surrogate/surrogate.h"
+#include "results_table.h"
 #include "stage_output.h"
 #include "stage_plan.h"
 #include "summary.h"
@@ -142,6 +143,7 @@ void write_common_attrs(hid_t f, const Job& j, const Settings& st, const TargetP
   io::set_attr(f, "parameter_upper", p.layout.upper());
   if (p.target.spec.synth > 0) io::set_attr(f, "truth_values", p.target.truth_for(p.layout));
   io::set_attr(f, "likelihood", tp.likelihood);
+  if (p.loss.size_prior.active()) io::set_attr(f, "size_prior", p.loss.size_prior.describe());
   io::set_attr(f, "prior", std::string("uniform on each parameter's fit box (parameter_lower, parameter_upper)") +
                                (tp.sample_scale ? "; flat on ln_scale" : ""));
   io::set_attr(f, "sampler", std::string("HMC, static trajectories, diagonal metric and step size adapted in warm-up "
@@ -477,6 +479,9 @@ void run(cli::StageContext& ctx) {
     }
     MPI_Barrier(ctx.mpi.comm());
   }
+  // results.csv gains the credible intervals (its rows come from the analysis files; a target
+  // without one keeps its posterior in RUN/posterior/<name>/summary.csv only).
+  if (ctx.root() && std::filesystem::exists(ctx.path("analysis"))) analysis::update_results(cfg, ctx.opts.run_dir);
 }
 
 }  // namespace lnpsaxs::posterior

@@ -34,6 +34,7 @@ enum class Kind {
   real_list,    ///< list of numbers
   string_list,  ///< list of strings
   records,      ///< list of mappings, each validated against `fields` (e.g. fit targets)
+  mapping,      ///< one mapping validated against `fields` (a field of a record, e.g. a target's size_prior)
 };
 
 /// Declaration of one key. `path` is dotted ("sample.n_train"); `default_yaml` is the YAML text of
@@ -49,7 +50,7 @@ struct KeySpec {
   std::vector<std::string> choices;
   std::string unit;
   std::string doc;
-  std::vector<KeySpec> fields;  ///< for Kind::records: the fields of each element (path = field name)
+  std::vector<KeySpec> fields;  ///< Kind::records / mapping: the fields of each element (path = field name)
 };
 
 /// One element of a Kind::records key, with its fields validated and defaults filled in.
@@ -65,6 +66,9 @@ class Record {
   std::pair<double, double> range(const std::string& field) const;
   std::vector<double> reals(const std::string& field) const;
   std::vector<std::string> strings(const std::string& field) const;  ///< string_list fields
+  /// A Kind::mapping field as a record of its own (path "fit.targets[1].size_prior"; its fields
+  /// report the line of `field` in messages).
+  Record mapping(const std::string& field) const;
   /// True if the field was given (not defaulted).
   bool given(const std::string& field) const { return lines_.count(field) > 0; }
   /// "FILE:LINE: fit.targets[1].file: " prefix for messages about a field.
