@@ -363,17 +363,18 @@ namespace {
 /// batch, hence of the split over shards and ranks (issue 5: identical per-restart results).
 /// lnpsaxs-bench-fit, 128 restarts x K = 64 on 2 cores: 1,024-row blocks cost 28-36 % of the
 /// unblocked speed, 4,096-row blocks about 10 % (quick) and nothing measurable (paper width).
-constexpr std::int64_t kSurrogateRows = 4096;
+/// (The default of ForwardSetup::surrogate_block_rows.)
 
-/// The surrogate's log10 I for `theta` [n, 9] in calls of kSurrogateRows rows: [n, n_q].
-at::Tensor fixed_chunk_log10_intensity(const surrogate::Surrogate& net, const at::Tensor& theta) {
+/// The surrogate's log10 I for `theta` [n, 9] in calls of `block` rows (0: one call): [n, n_q].
+at::Tensor fixed_chunk_log10_intensity(const surrogate::Surrogate& net, const at::Tensor& theta, std::int64_t block) {
+  if (block <= 0) return net.log10_intensity(theta);
   const std::int64_t n = theta.size(0);
-  const std::int64_t padded = (n + kSurrogateRows - 1) / kSurrogateRows * kSurrogateRows;
+  const std::int64_t padded = (n + block - 1) / block * block;
   const at::Tensor all =
       padded == n ? theta : at::cat({theta, theta.slice(0, n - 1, n).expand({padded - n, theta.size(1)})});
   std::vector<at::Tensor> parts;
-  for (std::int64_t i = 0; i < padded; i += kSurrogateRows) {
-    parts.push_back(net.log10_intensity(all.slice(0, i, i + kSurrogateRows)));
+  for (std::int64_t i = 0; i < padded; i += block) {
+    parts.push_back(net.log10_intensity(all.slice(0, i, i + block)));
   }
   return at::cat(parts).slice(0, 0, n);
 }
@@ -400,12 +401,12 @@ at::Tensor ForwardModel::Impl::ln_mean(const at::Tensor& p, std::int64_t b, std:
         at::cat({su.slice(2, 0, 1), ru, su.slice(2, 1, 8)}, 2).reshape({r * k, 9}).to(net_type);
     const at::Tensor lw = at::log(rq.weight).to(dev, net_type).unsqueeze(2);
     if (ln_smear.defined()) {  // smear on the whole grid, then take the columns
-      const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta).reshape({r, k, -1});
+      const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta, s.surrogate_block_rows).reshape({r, k, -1});
       const at::Tensor ln_i = at::logsumexp(y * kLn10 + lw, 1).to(s.device, s.dtype);  // [R, n_q]
       const at::Tensor lws = ln_smear.slice(0, b, e).unsqueeze(0);                       // [1, e-b, n_q]
       return at::logsumexp(ln_i.unsqueeze(1) + lws, 2);
     }
-    const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta).slice(1, b, e).reshape({r, k, e - b});
+    const at::Tensor y = fixed_chunk_log10_intensity(*s.surrogate, theta, s.surrogate_block_rows).slice(1, b, e).reshape({r, k, e - b});
     return at::logsumexp(y * kLn10 + lw, 1).to(s.device, s.dtype);
   }
   if (sphere_table.defined()) {  // fixed nodes: Ī = w @ table

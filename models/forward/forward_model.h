@@ -79,6 +79,12 @@ struct ForwardSetup {
       c10::kFloat;  ///< output type (kFloat or kDouble); the surrogate net runs in its own dtype
   c10::Device device = c10::Device(c10::kCPU);
   std::shared_ptr<const surrogate::Surrogate> surrogate;  ///< required for Model::surrogate
+  /// Rows per surrogate call (the last call padded with copies of the last row): a fixed call
+  /// shape makes a restart's result independent of which restarts share its batch (docs/fit.md,
+  /// Known limits). 0: one call of exactly the rows asked for — for callers whose calls always
+  /// have the same shape, as the posterior's one-chain-at-a-time evaluation (K rows per call),
+  /// where 4,096-row padding would cost 4096/K times the work.
+  std::int64_t surrogate_block_rows = 4096;
 };
 
 /// The forward map of one setup. Cheap to copy (shared state). Thread-compatible.

@@ -11,11 +11,9 @@
 #include "join.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
-#include "lnpsaxs/q_grid.h"
 #include "lnpsaxs/sharded_loop.h"
 #include "lnpsaxs/stages.h"
 #include "lnpsaxs/torch_runtime.h"
-#include "models/surrogate/surrogate.h"
 #include "multistart.h"
 #include "stage_output.h"
 #include "stage_plan.h"
@@ -266,28 +264,10 @@ std::string shard_file(const std::string& target, int shard, int num_shards) {
 void run(cli::StageContext& ctx) {
   const config::Config& cfg = ctx.cfg;
   const std::vector<TargetSpec> specs = targets_of_run(ctx);
-  // Inputs first (bad data files are reported before any work).
-  for (const TargetSpec& s : specs) {
-    if (s.synth > 0) ctx.require_input("targets/case-" + std::to_string(s.synth) + ".h5", "synth");
-  }
-  const bool need_surrogate = std::any_of(specs.begin(), specs.end(),
-                                          [](const TargetSpec& s) { return s.model == Model::surrogate; });
   const c10::Device device = torchrt::select_device(cfg, ctx.mpi.local_rank());
   const int threads = torchrt::configure_threads(cfg, ctx.mpi.local_size());
-  std::shared_ptr<const surrogate::Surrogate> sur;
-  std::vector<double> sur_grid;
-  if (need_surrogate) {
-    ctx.require_input("surrogate/surrogate.h5", "train");
-    sur = std::make_shared<const surrogate::Surrogate>(surrogate::Surrogate::load(ctx.opts.run_dir, device));
-    sur_grid = sur->metadata().q;
-  }
-  const std::vector<double> grid = q_grid_from_config(cfg);
-  std::vector<Plan> plans;
-  for (const TargetSpec& s : specs) {
-    plans.push_back(make_plan(s, cfg, ctx.opts.run_dir, device, s.model == Model::surrogate ? sur : nullptr,
-                              s.model == Model::surrogate ? sur_grid : grid));
-    ForwardModel check(plans.back().setup);  // configuration errors before any work
-  }
+  // Inputs and plans first (bad data files and settings are reported before any work).
+  const std::vector<Plan> plans = plans_of_run(ctx, specs, device);
   if (ctx.root()) {
     log::info("{} target(s), shard {}/{} on {} rank(s), {} thread(s) each, device {}", plans.size(),
               ctx.opts.shard, ctx.opts.num_shards, ctx.mpi.size(), threads, device.str());

@@ -11,6 +11,7 @@
 #include "lnpsaxs/checkpoint.h"
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/log.h"
+#include "lnpsaxs/q_grid.h"
 #include "lnpsaxs/random_key.h"
 #include "lnpsaxs/sha256.h"
 #include "lnpsaxs/stages.h"
@@ -165,6 +166,29 @@ Plan make_plan(const TargetSpec& spec_in, const config::Config& cfg, const std::
                     ? stages::command_line_fit_fingerprint(cfg, spec.canonical())
                     : stages::fingerprint(cfg, "fit", spec.name);
   return p;
+}
+
+std::vector<Plan> plans_of_run(cli::StageContext& ctx, const std::vector<TargetSpec>& specs, c10::Device device) {
+  for (const TargetSpec& s : specs) {
+    if (s.synth > 0) ctx.require_input("targets/case-" + std::to_string(s.synth) + ".h5", "synth");
+  }
+  const bool need_surrogate =
+      std::any_of(specs.begin(), specs.end(), [](const TargetSpec& s) { return s.model == Model::surrogate; });
+  std::shared_ptr<const surrogate::Surrogate> sur;
+  std::vector<double> sur_grid;
+  if (need_surrogate) {
+    ctx.require_input("surrogate/surrogate.h5", "train");
+    sur = std::make_shared<const surrogate::Surrogate>(surrogate::Surrogate::load(ctx.opts.run_dir, device));
+    sur_grid = sur->metadata().q;
+  }
+  const std::vector<double> grid = q_grid_from_config(ctx.cfg);
+  std::vector<Plan> plans;
+  for (const TargetSpec& s : specs) {
+    const bool is_sur = s.model == Model::surrogate;
+    plans.push_back(make_plan(s, ctx.cfg, ctx.opts.run_dir, device, is_sur ? sur : nullptr, is_sur ? sur_grid : grid));
+    ForwardModel check(plans.back().setup);  // configuration errors before any work
+  }
+  return plans;
 }
 
 std::vector<TargetSpec> targets_of_run(const cli::StageContext& ctx) {

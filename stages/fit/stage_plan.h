@@ -71,6 +71,13 @@ at::Tensor tensor_from(const std::vector<double>& v, std::int64_t rows, std::int
 Plan make_plan(const TargetSpec& spec, const config::Config& cfg, const std::string& run_dir, c10::Device device,
                const std::shared_ptr<const surrogate::Surrogate>& sur, const std::vector<double>& grid);
 
+/// The plans of `specs` for this run (fit and sample-posterior): checks that each synthetic
+/// target's RUN/targets/case-K.h5 exists, loads the surrogate onto `device` once when a target
+/// needs it (RUN/surrogate/surrogate.h5, its own q grid), uses the config's q grid otherwise, and
+/// builds every forward model once so that configuration errors stop the stage before any work.
+/// Throws InputError naming the missing input or the bad target.
+std::vector<Plan> plans_of_run(cli::StageContext& ctx, const std::vector<TargetSpec>& specs, c10::Device device);
+
 /// The targets of this run: those given with --data/--synth (when the stage has those options),
 /// else fit.targets and every member of fit.batch (bad members skipped with a warning under
 /// fit.batch_skip_bad), narrowed to --target NAME ... when given. Throws InputError for an unknown

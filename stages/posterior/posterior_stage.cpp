@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -18,7 +19,6 @@
 #include "lnpsaxs/errors.h"
 #include "lnpsaxs/join_lock.h"
 #include "lnpsaxs/log.h"
-#include "lnpsaxs/q_grid.h"
 #include "lnpsaxs/random_key.h"
 #include "lnpsaxs/sha256.h"
 #include "lnpsaxs/sharded_loop.h"
@@ -26,7 +26,6 @@
 #include "lnpsaxs/stop.h"
 #include "lnpsaxs/torch_runtime.h"
 #include "log_density.h"
-#include "models/surrogate/surrogate.h"
 #include "results_table.h"
 #include "stage_output.h"
 #include "stage_plan.h"
@@ -230,6 +229,7 @@ void sample_target(cli::StageContext& ctx, const Job& j, const Settings& st, con
     const std::vector<double> raw0 = tp.raw_starts(start_phys);
     log::Progress progress(j.name, st.hmc.warmup + st.hmc.draws, 0, 10.0, ctx.root());
     const LogDensity f = st.batch_chains ? tp.log_density : one_row_at_a_time(tp.log_density);
+    const auto t0 = std::chrono::steady_clock::now();
     res = run_hmc(f, raw0, keys, st.hmc, [&](std::int64_t it, std::int64_t total) {
       progress.update(it + 1);
       // A stop signal (SLURM's --signal, scancel) ends this batch of chains unsaved: the chains
@@ -242,6 +242,16 @@ void sample_target(cli::StageContext& ctx, const Job& j, const Settings& st, con
                   log::format_duration(progress.elapsed()), log::format_duration(progress.eta()));
       }
     });
+    // Speed (docs/posterior.md, benchmark): iterations per second of this rank and the cost of one
+    // log-density gradient (a forward + backward pass of the model over the chains evaluated together).
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto iters = static_cast<double>(st.hmc.warmup + st.hmc.draws);
+    const auto evals = static_cast<double>(res.gradient_evaluations) * (st.batch_chains ? 1.0 : static_cast<double>(todo.size()));
+    log::info("{}: rank {}: {} chain(s) x {} iterations in {:.3f} s: {:.4g} chain-iterations/s, {:.0f} gradient "
+              "evaluations of {} row(s), {:.4g} ms each",
+              j.name, ctx.mpi.rank(), todo.size(), st.hmc.warmup + st.hmc.draws, sec,
+              static_cast<double>(todo.size()) * iters / sec, evals, st.batch_chains ? todo.size() : std::size_t{1},
+              1e3 * sec / evals);
   }
   // Collective writes: every rank calls once per contiguous run of its chains (all of r here).
   const std::int64_t n = static_cast<std::int64_t>(todo.size());
@@ -425,28 +435,16 @@ void run(cli::StageContext& ctx) {
   const config::Config& cfg = ctx.cfg;
   const Settings st = settings_of(cfg);
   const std::vector<fit::TargetSpec> specs = fit::targets_of_run(ctx);
-  const bool need_surrogate = std::any_of(specs.begin(), specs.end(),
-                                          [](const fit::TargetSpec& s) { return s.model == fit::Model::surrogate; });
   const c10::Device device = torchrt::select_device(cfg, ctx.mpi.local_rank());
   torchrt::configure_threads(cfg, ctx.mpi.local_size());
-  std::shared_ptr<const surrogate::Surrogate> sur;
-  std::vector<double> sur_grid;
-  if (need_surrogate) {
-    ctx.require_input("surrogate/surrogate.h5", "train");
-    sur = std::make_shared<const surrogate::Surrogate>(surrogate::Surrogate::load(ctx.opts.run_dir, device));
-    sur_grid = sur->metadata().q;
-  }
-  const std::vector<double> grid = q_grid_from_config(cfg);
-  std::vector<std::unique_ptr<Plan>> plans;
+  const std::vector<Plan> plans = fit::plans_of_run(ctx, specs, device);  // not resized below: jobs point into it
   std::vector<Job> jobs;
   std::int64_t total = 0;
   const std::string own_sha = cfg.fingerprint({"posterior"});
-  for (const fit::TargetSpec& s : specs) {
-    const bool is_sur = s.model == fit::Model::surrogate;
-    plans.push_back(std::make_unique<Plan>(fit::make_plan(s, cfg, ctx.opts.run_dir, device, is_sur ? sur : nullptr,
-                                                          is_sur ? sur_grid : grid)));
+  for (const Plan& plan : plans) {
+    const fit::TargetSpec& s = plan.target.spec;
     Job j;
-    j.plan = plans.back().get();
+    j.plan = &plan;
     j.name = s.name;
     if (!fit::joined_complete(ctx, *j.plan)) {
       throw InputError(ctx.path("fits/" + s.name + "/fits.h5") +
@@ -465,7 +463,12 @@ void run(cli::StageContext& ctx) {
               ctx.opts.num_shards, ctx.mpi.size(), device.str());
   }
   for (const Job& j : jobs) {
-    const fit::ForwardModel model(j.plan->setup);
+    // No padding to the fit's 4,096-row surrogate blocks (32x the work of one chain at K = 128):
+    // one chain at a time (the default), every call has the same K rows, so a chain's draws stay
+    // bit-identical whatever the split; batched chains do not promise that anyway.
+    fit::ForwardSetup setup = j.plan->setup;
+    setup.surrogate_block_rows = 0;
+    const fit::ForwardModel model(setup);
     const fit::FitData data = fit::make_fit_data(j.plan->target);
     const TargetPosterior tp = make_target_posterior(j.plan->layout, model, data, j.plan->loss);
     if (ctx.root()) log::info("{}: chains start from {}", j.name, j.start_source);

@@ -15,21 +15,8 @@ POST="$LNPSAXS_BIN/lnpsaxs-sample-posterior"
 GOLD="$LNPSAXS_SRC/tests/data/au_86116_cosaxs.dat"
 export OMP_NUM_THREADS=1
 "$PYTHON" -c "import bumps, sasmodels, h5py" 2>/dev/null || skip "python3-bumps, python3-sasmodels or h5py missing"
-cat > "$WORK/gold.yaml" <<YAML
-execution:
-  threads: 1
-fit:
-  dtype: float64
-  quadrature_tolerance: 1.0e-7
-  targets:
-    - {name: gold, file: $GOLD, model: sphere, q_min: 0.002, q_max: 0.03, background: true, weighting: sigma,
-       loss: chi2, restarts: 8, m_r: [50, 300], s_r: [5, 100], truncation: [10, 600]}
-posterior:
-  chains: 4
-  warmup: 300
-  draws: 500
-  leapfrog_steps: 8
-YAML
+{ sed "s|@GOLD@|$GOLD|" "$LNPSAXS_SRC/tests/posterior/gold_chi2.yaml"
+  printf 'posterior:\n  chains: 4\n  warmup: 300\n  draws: 500\n  leapfrog_steps: 8\n'; } > "$WORK/gold.yaml"
 RUN="$WORK/run"
 expect_exit 2 "fits/gold/fits.h5 is missing.*run lnpsaxs-fit first" "$POST" --config "$WORK/gold.yaml" --run-dir "$RUN"
 "$FIT" --config "$WORK/gold.yaml" --run-dir "$RUN" > "$WORK/fit.log" 2>&1 || fail "fit: $(tail -3 "$WORK/fit.log")"
