@@ -11,6 +11,14 @@ median Jacobian over q, global sensitivities, coupling matrix and Gauss-Newton s
 medoid the radius distribution, length-scale spectral mass and a realised density slice; and, for
 synthetic targets, the parameter errors against the ground truth.
 
+Where RUN/posterior/<name>/posterior.h5 (lnpsaxs-sample-posterior) is complete, the section adds the
+posterior: a summary table (mean ± SD, 90 % credible interval, R-hat, bulk/tail ESS; a warning when
+not converged or with divergences), its marginals over the retained ensemble's and a pair plot of
+m_r, s_r and the parameters most correlated with them. Two targets that fit the same data (source)
+with the same model, one with a size prior (orthogonal size data) and one without, are companions:
+each one's posterior figures overlay the other's, and a table gives the posterior SDs with and
+without the prior.
+
 With more than MANY_TARGETS (20) targets (a batch: a dilution or process series, a screening plate),
 index.html becomes a sortable table, one row per target with its key numbers and a thumbnail of the
 fit, linking to one page per target (report/target-<name>.html), plus a trend figure of the size
@@ -55,6 +63,11 @@ def strings(x):
     return [s(v) for v in np.atleast_1d(x)]
 
 
+def no_none(prior):
+    """A size_prior attribute, or "" when there is none (the stages write "none" or leave it out)."""
+    return "" if prior.strip().lower() in ("", "none") else prior
+
+
 def colours(n):
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
@@ -89,6 +102,7 @@ class Target:
             self.q_max = float(a.get("q_max", np.nan))
             # issue 13: the fit's loss, its terms' split at the best restart, the checked quadrature
             self.loss = s(a.get("loss", ""))
+            self.size_prior = no_none(s(a.get("size_prior", "")))  # orthogonal size data (issue 16)
             self.loss_terms = strings(a["loss_term_names"]) if "loss_term_names" in a else []
             self.loss_shares = np.asarray(a.get("loss_term_shares", []), float)
             self.fitted_points = int(a.get("fitted_points", -1))
@@ -593,7 +607,7 @@ def summary(t, rows):
     return "\n".join(lines)
 
 
-def integrity_problem(path):
+def integrity_problem(path, producer="lnpsaxs-analyze"):
     """What makes an analysis file unusable, as a phrase after its path, or None: not an HDF5 file,
     not flagged complete, or a virtual dataset whose source file is missing or not complete (the
     report never draws HDF5 fill values as data)."""
@@ -603,7 +617,7 @@ def integrity_problem(path):
         return f"cannot be read as HDF5 ({e})"
     with f:
         if int(np.asarray(f.attrs.get("complete", 0))) != 1:
-            return "is not flagged complete (rerun lnpsaxs-analyze)"
+            return f"is not flagged complete (rerun {producer})"
         found = []
 
         def visit(name, obj):
@@ -625,6 +639,373 @@ def integrity_problem(path):
 
         f.visititems(visit)
         return found[0] if found else None
+
+
+# --- posterior (RUN/posterior/<name>/posterior.h5, lnpsaxs-sample-posterior) -------------------
+
+POSTERIOR_COLOUR, ENSEMBLE_COLOUR, COMPANION_COLOUR = colours(3)  # blue, orange, green
+RHAT_LIMIT = 1.01  # the stage's convergence rule: every split R-hat <= 1.01
+MAX_POINTS = 4000  # most points of one scatter
+
+
+def posterior_path(run, name):
+    return os.path.join(run, "posterior", name, "posterior.h5")
+
+
+class Posterior:
+    """One target's HMC posterior: the pooled draws in physical units, the per-parameter summary and
+    the convergence record. With draws=False only the attributes (for pairing companions)."""
+
+    SUMMARY = ("mean", "sd", "q05", "q50", "q95", "rhat", "ess_bulk", "ess_tail")
+
+    def __init__(self, path, draws=True):
+        self.path = path
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            self.name = s(a["target"])
+            self.model = s(a.get("model", ""))
+            self.source = s(a.get("source", ""))
+            self.names = strings(a["parameter_names"])
+            self.size_prior = no_none(s(a.get("size_prior", "")))
+            self.likelihood = s(a.get("likelihood", ""))
+            self.truth = np.asarray(a["truth_values"], float) if "truth_values" in a else None
+            self.converged = int(np.asarray(a["converged"])) if "converged" in a else None
+            self.rhat_max = float(np.asarray(a.get("rhat_max", np.nan)))
+            self.n_divergent = int(np.asarray(a.get("n_divergent", 0)))
+            self.ess_bulk_min = float(np.asarray(a.get("ess_bulk_min", np.nan)))
+            self.ess_tail_min = float(np.asarray(a.get("ess_tail_min", np.nan)))
+            if not draws:
+                return
+            d = np.asarray(f["/draws"][()], float)
+            p = len(self.names)
+            if d.ndim != 3 or d.shape[2] != p:
+                raise ValueError(f"/draws has shape {d.shape}, not [chains, draws, {p}]")
+            self.chains, self.per_chain = d.shape[0], d.shape[1]
+            pooled = d.reshape(-1, p)
+            self.pooled = pooled[np.isfinite(pooled).all(axis=1)]
+            self.summary = {}
+            for k in self.SUMMARY:
+                path_k = "/summary/" + k
+                v = np.asarray(f[path_k][()], float) if path_k in f else None
+                self.summary[k] = v if v is not None and v.shape == (p,) else self._from_draws(k, p)
+        if not math.isfinite(self.rhat_max) and np.isfinite(self.summary["rhat"]).any():
+            self.rhat_max = float(np.nanmax(self.summary["rhat"]))
+
+    def _from_draws(self, k, p):
+        """A summary column the file lacks, from the pooled draws (R-hat and ESS: unknown)."""
+        x = self.pooled
+        if not len(x) or k in ("rhat", "ess_bulk", "ess_tail"):
+            return np.full(p, np.nan)
+        if k == "mean":
+            return x.mean(axis=0)
+        if k == "sd":
+            return x.std(axis=0, ddof=1) if len(x) > 1 else np.zeros(p)
+        return np.percentile(x, {"q05": 5, "q50": 50, "q95": 95}[k], axis=0)
+
+    def truth_or(self, fallback):
+        return self.truth if self.truth is not None and self.truth.shape == fallback.shape else fallback
+
+
+def load_posterior(run, t):
+    """(Posterior or None, problem): the complete posterior of target t, if there is one. A posterior
+    file that cannot be used is named (stderr and the section) and left out, never fatal."""
+    path = posterior_path(run, t.name)
+    if not os.path.exists(path):
+        return None, ""
+    problem = integrity_problem(path, "lnpsaxs-sample-posterior")
+    post = None
+    if not problem:
+        try:
+            post = Posterior(path)
+            if post.names != t.names:
+                problem = f"has the parameters {', '.join(post.names)}, not those of the analysis file"
+        except (OSError, KeyError, ValueError) as ex:
+            problem = f"cannot be read ({ex})"
+    if problem:
+        print(f"report.py: warning: {path} {problem}: the report leaves the posterior out", file=sys.stderr)
+        return None, f"{path} {problem}"
+    return post, ""
+
+
+def posterior_index(run, files):
+    """(index, order): target name -> attributes of its complete posterior (Posterior without draws)
+    for every analysis file that has one; order: all target names in file order."""
+    index, order = {}, []
+    for path in files:
+        with h5py.File(path, "r") as f:
+            name = s(f.attrs["target"])
+        order.append(name)
+        p = posterior_path(run, name)
+        if os.path.exists(p) and not integrity_problem(p, "lnpsaxs-sample-posterior"):
+            try:
+                index[name] = Posterior(p, draws=False)
+            except (OSError, KeyError, ValueError):
+                pass
+    return index, order
+
+
+def companion(name, index, order):
+    """The target that fits the same data (source) with the same model and parameters, with the size
+    prior where `name` has none or without it where `name` has one, or None. Of several such, the
+    one whose name shares the longest prefix with `name`, then the first in file order."""
+    me = index.get(name)
+    if me is None:
+        return None
+    cands = [n for n in order if n != name and n in index and index[n].source == me.source
+             and index[n].model == me.model and index[n].names == me.names
+             and bool(index[n].size_prior) != bool(me.size_prior)]
+    if not cands:
+        return None
+    return max(cands, key=lambda n: (len(os.path.commonprefix([n, name])), -order.index(n)))
+
+
+def rhat_text(v):
+    v = float(v)
+    return f"{v:.4f}" if math.isfinite(v) else "–"
+
+
+def ess_text(v):
+    v = float(v)
+    return f"{v:.0f}" if math.isfinite(v) else "–"
+
+
+def thin(x, n=MAX_POINTS):
+    """At most n rows of x, evenly spaced (the pooled draws run chain after chain, so every chain
+    keeps its share)."""
+    if len(x) <= n:
+        return x
+    return x[np.linspace(0, len(x) - 1, n).astype(int)]
+
+
+def prior_labels(post, comp):
+    """Legend labels of a posterior and of its companion's."""
+    if comp is None:
+        return "posterior", None
+    return (("posterior with size prior", "posterior without size prior") if post.size_prior else
+            ("posterior without size prior", "posterior with size prior"))
+
+
+def posterior_bins(t, j, posts):
+    """Histogram bins over the fit box of parameter j, fine enough to resolve the narrowest of
+    the posteriors (about 15 bins across its 90 % interval, 30 to 400 over the box)."""
+    lo, hi = t.lower[j], t.upper[j]
+    span = hi - lo if hi > lo else 1.0
+    widths = [(p.summary["q95"][j] - p.summary["q05"][j]) / 15 for p in posts]
+    widths = [w for w in widths if np.isfinite(w) and w > 0]
+    w = min(max(min(widths, default=span / 30), span / 400), span / 30)
+    return np.linspace(lo, hi, int(math.ceil(span / w)) + 1)
+
+
+def fig_posterior_marginals(t, post, comp, out):
+    fig, axes = grid(t.p)
+    own, other = prior_labels(post, comp)
+    truth = post.truth_or(t.truth)
+    # the posterior without the size prior underneath, the (usually narrower) one with it on top
+    layers = [(post, own, POSTERIOR_COLOUR)] + ([(comp, other, COMPANION_COLOUR)] if comp is not None else [])
+    layers.sort(key=lambda x: bool(x[0].size_prior))
+    for j, ax in enumerate(axes):
+        if j >= t.p:
+            break
+        bins = posterior_bins(t, j, [x[0] for x in layers])
+        hists = [np.histogram(p.pooled[:, j], bins=bins, density=True)[0] if len(p.pooled) else np.zeros(len(bins) - 1)
+                 for p, _, _ in layers]
+        peak = max(float(h.max()) for h in hists) or 1.0
+        if len(t.kept):  # the retained ensemble's marginal (optima, not a density): scaled to the posterior's peak
+            ens, _ = np.histogram(t.params[:, j], bins=30, range=(t.lower[j], t.upper[j]), weights=t.weight)
+            if ens.max() > 0:
+                ax.hist(t.params[:, j], bins=30, range=(t.lower[j], t.upper[j]), weights=t.weight * peak / ens.max(),
+                        color=ENSEMBLE_COLOUR, alpha=0.4, label="retained ensemble (scaled)")
+        for (p, lab, c), h in zip(layers, hists):
+            if p is post:
+                ax.stairs(h, bins, fill=True, color=c, alpha=0.7, label=lab)
+            else:
+                ax.stairs(h, bins, color=c, lw=1.5, label=lab)
+        ax.axvspan(post.summary["q05"][j], post.summary["q95"][j], color=POSTERIOR_COLOUR, alpha=0.13, lw=0,
+                   label="90 % credible interval")
+        if np.isfinite(truth[j]):
+            ax.axvline(truth[j], color="k", ls="--", lw=1.2, label="truth")
+        ax.set_xlim(t.lower[j], t.upper[j])
+        rhat = post.summary["rhat"][j]
+        bad = np.isfinite(rhat) and rhat > RHAT_LIMIT
+        ax.set_title(f"R̂ = {rhat_text(rhat)}", fontsize=9, color="tab:red" if bad else "k")
+        ax.set_xlabel(label(t.names[j], t.units[j]))
+        ax.set_yticks([])
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.suptitle(f"{t.name}: posterior marginals ({post.chains} chains × {post.per_chain} draws; x range = fit box)",
+                 y=1.01)
+    fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), fontsize=8)
+    return save(fig, out, f"{t.name}_posterior_marginals.png")
+
+
+def pair_parameters(t, post, k=5):
+    """(indices, correlation): m_r and s_r, then the parameters whose draws correlate most (|Pearson|)
+    with either, k in all; the Pearson matrix of the draws."""
+    size = [t.names.index(n) for n in ("m_r", "s_r") if n in t.names] or list(range(min(2, t.p)))
+    if len(post.pooled) > 2:
+        with np.errstate(all="ignore"):
+            corr = np.atleast_2d(np.corrcoef(post.pooled, rowvar=False))
+    else:
+        corr = np.full((t.p, t.p), np.nan)
+    strength = np.nan_to_num(np.abs(corr))
+    rest = sorted((j for j in range(t.p) if j not in size), key=lambda j: -max(strength[j, i] for i in size))
+    return (size + rest)[:k], corr
+
+
+def fig_posterior_pairs(t, post, comp, out):
+    from matplotlib.lines import Line2D
+    sel, corr = pair_parameters(t, post)
+    n = len(sel)
+    if n < 2 or not len(post.pooled):
+        return None
+    own, other = prior_labels(post, comp)
+    truth = post.truth_or(t.truth)
+    layers = [(post, own, POSTERIOR_COLOUR)] + ([(comp, other, COMPANION_COLOUR)] if comp is not None else [])
+    layers.sort(key=lambda x: bool(x[0].size_prior))  # with the size prior drawn on top
+    lim = {}
+    for j in sel:  # zoom on the draws (0.5-99.5 %) and the truth, within the fit box
+        v = np.concatenate([p.pooled[:, j] for p, _, _ in layers])
+        a, b = np.percentile(v, [0.5, 99.5])
+        if np.isfinite(truth[j]):
+            a, b = min(a, truth[j]), max(b, truth[j])
+        pad = 0.12 * (b - a) if b > a else 0.01 * (t.span[j] or 1.0)
+        lim[j] = (max(t.lower[j], a - pad), min(t.upper[j], b + pad))
+    ens = thin(t.params)
+    pts = [(thin(p.pooled), c) for p, _, c in layers]
+    fig, axes = plt.subplots(n, n, figsize=(2.3 * n + 0.4, 2.3 * n), squeeze=False)
+    for r, i in enumerate(sel):  # row: the parameter on y
+        for c, j in enumerate(sel):  # column: the parameter on x
+            ax = axes[r, c]
+            if c > r:
+                ax.axis("off")
+                continue
+            if c == r:
+                bins = np.linspace(lim[j][0], lim[j][1], 41)
+                for p, _, col in layers:
+                    if p is post:
+                        ax.hist(p.pooled[:, j], bins=bins, density=True, color=col, alpha=0.7)
+                    else:
+                        ax.hist(p.pooled[:, j], bins=bins, density=True, histtype="step", lw=1.4, color=col)
+                if np.isfinite(truth[j]):
+                    ax.axvline(truth[j], color="k", ls="--", lw=1.1)
+                ax.set_yticks([])
+            else:
+                if len(ens):
+                    ax.scatter(ens[:, j], ens[:, i], s=5, color="0.6", alpha=0.6, lw=0)
+                for x, col in pts:
+                    ax.scatter(x[:, j], x[:, i], s=2, color=col, alpha=0.3, lw=0, rasterized=True)
+                if np.isfinite(truth[i]) and np.isfinite(truth[j]):
+                    ax.plot(truth[j], truth[i], "r+", ms=11, mew=2)
+                ax.set_ylim(lim[i])
+                ax.text(0.03, 0.96, f"r = {corr[i, j]:+.2f}" if np.isfinite(corr[i, j]) else "r = –",
+                        transform=ax.transAxes, fontsize=7, va="top")
+                if c == 0:
+                    ax.set_ylabel(label(t.names[i], t.units[i]), fontsize=8)
+                else:
+                    ax.set_yticklabels([])
+            ax.set_xlim(lim[j])
+            if r == n - 1:
+                ax.set_xlabel(label(t.names[j], t.units[j]), fontsize=8)
+            else:
+                ax.set_xticklabels([])
+            ax.tick_params(labelsize=7)
+    handles = [Line2D([], [], marker="o", ls="", color=col, label=lab) for _, lab, col in layers]
+    handles.append(Line2D([], [], marker="o", ls="", color="0.6", label="retained ensemble"))
+    if np.isfinite(truth[sel]).any():
+        handles.append(Line2D([], [], marker="+", ls="", color="r", mew=2, ms=10, label="truth"))
+    fig.suptitle(f"{t.name}: posterior pairs — m_r, s_r and the parameters most correlated with them\n"
+                 f"(r = Pearson of the draws; at most {MAX_POINTS} points each; axes zoomed on the draws)", y=1.0)
+    fig.tight_layout()
+    axes[0, n - 1].legend(handles=handles, loc="upper right", fontsize=8)  # in the empty upper triangle
+    return save(fig, out, f"{t.name}_posterior_pairs.png")
+
+
+def prior_sd_table(t, post, comp):
+    """The posterior SD of each parameter without and with the size prior, and their ratio."""
+    e = html.escape
+    with_p, without = (post, comp) if post.size_prior else (comp, post)
+    rows = ""
+    for j, (n, u) in enumerate(zip(t.names, t.units)):
+        a, b = without.summary["sd"][j], with_p.summary["sd"][j]
+        ratio = a / b if np.isfinite(a) and np.isfinite(b) and b > 0 else np.nan
+        cell = f"×{ratio:.2f}" if np.isfinite(ratio) else "–"
+        if np.isfinite(ratio) and ratio >= 2:
+            cell = f"<b>{cell}</b>"
+        rows += f"<tr><td>{e(label(n, u))}</td><td>{fmt(float(a), 3)}</td><td>{fmt(float(b), 3)}</td><td>{cell}</td></tr>"
+    return (f"<p><b>With and without the size prior.</b> <code>{e(without.name)}</code> and <code>{e(with_p.name)}</code>"
+            f" fit the same data with the same {e(t.model)} model, the latter with the size prior"
+            f" ({e(with_p.size_prior)}). Posterior SD of each parameter without and with it: a ratio well above 1"
+            f" marks a direction (degeneracy) the orthogonal size data removed.</p>"
+            f"<table><tr><th>parameter</th><th>SD without size prior</th><th>SD with size prior</th>"
+            f"<th>SD shrinks</th></tr>{rows}</table>")
+
+
+def posterior_summary(t, post, comp):
+    e = html.escape
+    sm = post.summary
+    lines = [f"<p><b>Posterior</b> (lnpsaxs-sample-posterior: {post.chains} chains × {post.per_chain} draws, "
+             f"<code>posterior/{e(t.name)}/posterior.h5</code>): R-hat max {rhat_text(post.rhat_max)}, smallest bulk / tail"
+             f" ESS {ess_text(post.ess_bulk_min)} / {ess_text(post.ess_tail_min)}.</p>"]
+    if post.converged == 0:
+        lines.append(f"<p class='warn'><b>⚠ not converged: R-hat max {rhat_text(post.rhat_max)} > {RHAT_LIMIT}; "
+                     f"do not use these intervals.</b></p>")
+    elif post.converged is None:
+        lines.append("<p class='warn'>⚠ the file records no convergence verdict (attribute converged).</p>")
+    if post.n_divergent > 0:
+        lines.append(f"<p class='warn'>⚠ {post.n_divergent} divergent transition(s): the sampler may have missed a "
+                     f"part of the posterior.</p>")
+    prior = e(post.size_prior) if post.size_prior else "none (the SAXS data alone)"
+    lines.append(f"<p class='note'>Likelihood: {e(post.likelihood) or 'not recorded'}. Size prior: {prior}.</p>")
+    truth = post.truth_or(t.truth)
+    has_truth = bool(np.isfinite(truth).any())
+    head = ("<tr><th>parameter</th><th>mean ± SD</th><th>90 % credible interval</th><th>R-hat</th><th>ESS bulk</th>"
+            "<th>ESS tail</th>" + ("<th>truth</th><th>truth in interval</th>" if has_truth else "") + "</tr>")
+    body = ""
+    for j, (n, u) in enumerate(zip(t.names, t.units)):
+        rh = float(sm["rhat"][j])
+        rcell = f"<td class='warn'>{rhat_text(rh)}</td>" if np.isfinite(rh) and rh > RHAT_LIMIT else f"<td>{rhat_text(rh)}</td>"
+        body += (f"<tr><td>{e(label(n, u))}</td><td>{fmt(float(sm['mean'][j]))} ± {fmt(float(sm['sd'][j]), 3)}</td>"
+                 f"<td>[{fmt(float(sm['q05'][j]))}, {fmt(float(sm['q95'][j]))}]</td>{rcell}"
+                 f"<td>{ess_text(sm['ess_bulk'][j])}</td><td>{ess_text(sm['ess_tail'][j])}</td>")
+        if has_truth:
+            tv = float(truth[j])
+            inside = ("yes" if sm["q05"][j] <= tv <= sm["q95"][j] else "no") if np.isfinite(tv) else "–"
+            body += f"<td>{fmt(tv)}</td><td>{inside}</td>"
+        body += "</tr>"
+    lines.append(f"<table>{head}{body}</table>")
+    if comp is not None:
+        lines.append(prior_sd_table(t, post, comp))
+    return "\n".join(lines)
+
+
+def posterior_toc(post):
+    """The table-of-contents note on a target's posterior."""
+    if post is None:
+        return ""
+    if post.converged == 0:
+        return ", <span class='warn'>posterior not converged</span>"
+    return ", posterior" + (" with size prior" if post.size_prior else "")
+
+
+def posterior_block(run, t, index, order, out):
+    """(html, figures, posterior): the section's posterior part, empty when t has no posterior file."""
+    post, problem = load_posterior(run, t)
+    if post is None:
+        return (f"<p class='warn'>⚠ posterior left out: {html.escape(problem)}</p>" if problem else ""), [], None
+    comp = None
+    other = companion(t.name, index, order)
+    if other is not None:
+        try:
+            comp = Posterior(posterior_path(run, other))
+        except (OSError, KeyError, ValueError) as ex:
+            print(f"report.py: warning: {posterior_path(run, other)} cannot be read ({ex})", file=sys.stderr)
+        if comp is not None and (comp.names != t.names or not len(comp.pooled)):
+            comp = None
+    figs = [f for f in (fig_posterior_marginals(t, post, comp, out), fig_posterior_pairs(t, post, comp, out)) if f]
+    imgs = "".join(f'<img src="{f}" alt="{f}">' for f in figs)
+    return (f"<h3>Posterior</h3>\n{posterior_summary(t, post, comp)}\n<div class='figs'>{imgs}</div>"), figs, post
+
+
 MANY_TARGETS = 20
 
 SORT_JS = """<script>
@@ -686,6 +1067,7 @@ def render_many(run, out, files):
     files, results = results_order(run, files)
     e = html.escape
     targets, rows = [], []
+    index, order = posterior_index(run, files)
     for i, path in enumerate(files):
         t = Target(path)
         targets.append(t)
@@ -697,9 +1079,11 @@ def render_many(run, out, files):
         trows = truth_errors(t)
         figs.append(fig_truth(t, out, trows))
         imgs = "".join(f'<img src="{f}" alt="{f}">' for f in figs if f)
+        pblock, pfigs, _ = posterior_block(run, t, index, order, out)
+        figs += pfigs
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(t.name)}</title><style>{CSS}</style>"
                 f"</head><body><p><a href='index.html'>← all {len(files)} targets</a></p><h2>{e(t.name)}</h2>\n"
-                f"{summary(t, trows)}\n<div class='figs'>{imgs}</div></body></html>")
+                f"{summary(t, trows)}\n<div class='figs'>{imgs}</div>\n{pblock}</body></html>")
         link = f"target-{t.name}.html"
         with open(os.path.join(out, link), "w", encoding="utf-8") as fh:
             fh.write(page)
@@ -747,6 +1131,7 @@ def render(run, out):
     if len(files) > MANY_TARGETS:
         return render_many(run, out, files)
     sections, toc = [], []
+    index, order = posterior_index(run, files)
     for path in files:
         t = Target(path)
         figs = [fig_fit(t, out), fig_rmse_hist(t, out), fig_marginals(t, out), fig_spearman(t, out),
@@ -757,10 +1142,13 @@ def render(run, out):
         rows = truth_errors(t)
         figs.append(fig_truth(t, out, rows))
         imgs = "".join(f'<img src="{f}" alt="{f}">' for f in figs if f)
+        pblock, pfigs, post = posterior_block(run, t, index, order, out)
+        figs += pfigs
         e = html.escape
-        sections.append(f'<h2 id="{e(t.name)}">{e(t.name)}</h2>\n{summary(t, rows)}\n<div class="figs">{imgs}</div>')
+        sections.append(f'<h2 id="{e(t.name)}">{e(t.name)}</h2>\n{summary(t, rows)}\n<div class="figs">{imgs}</div>'
+                        f'\n{pblock}')
         toc.append(f'<li><a href="#{e(t.name)}">{e(t.name)}</a> — {e(t.model)}, {len(t.kept)} retained, '
-                   f'{e(t.cl_message)}</li>')
+                   f'{e(t.cl_message)}{posterior_toc(post)}</li>')
         print(f"report.py: {t.name}: {sum(1 for f in figs if f)} figures")
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lnpsaxs report</title><style>{CSS}</style>"
             f"</head><body><h1>lnpsaxs ensemble analysis</h1><p class='note'>Run directory <code>"
