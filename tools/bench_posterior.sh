@@ -66,7 +66,7 @@ def speed(run):
         # batched; either way a rank spends sec on rank_chains chains)
         t_chain = sec / rank_chains
         print(f"{name}: {f.attrs['model']}, {chains} chains x ({warm} + {draws}) iterations, "
-              f"{int(f.attrs['leapfrog_steps'])} leapfrog steps; {sec:.1f} s on {len(ms)} rank(s): "
+              f"{int(f.attrs['leapfrog_steps'])} leapfrog steps; {sec:.1f} s for {rank_chains} chain(s) on a rank: "
               f"{draws / t_chain:.3g} draws/s per chain, bulk ESS (min over parameters) {ess / chains / t_chain:.3g}/s "
               f"per chain; {ms_grad:.3g} ms per gradient of {rows} row(s); R-hat max {float(f.attrs['rhat_max']):.4f}")
 
