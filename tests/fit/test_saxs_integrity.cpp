@@ -74,7 +74,7 @@ TEST_CASE("free text that mentions nm-1 is not a unit of q: a sample name in the
   CHECK(c2.q_unit_source.rfind("assumed", 0) == 0);
 }
 
-TEST_CASE("the unit of q from the column header, a q_unit/units key, or @units; all spellings") {
+TEST_CASE("the unit of q from the column header, a q_unit/units key, or @units - all spellings") {
   TempDir d;
   struct Case {
     const char* header;
@@ -111,7 +111,7 @@ TEST_CASE("the unit of q from the column header, a q_unit/units key, or @units; 
   CHECK(none.q_unit_source.rfind("assumed", 0) == 0);
 }
 
-TEST_CASE("contradictory units of q are an error naming both places; q_unit/--q-unit overrides the file") {
+TEST_CASE("contradictory units of q are an error naming both places - q_unit/--q-unit overrides the file") {
   TempDir d;
   const std::string p = d.write("x.dat", std::string("# q (1/A) I sigma\n") + kRows + "q_unit: 1/nm\n");
   const std::string e = error_of([&] { io::read_curve(p); });

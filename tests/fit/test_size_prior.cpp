@@ -90,7 +90,7 @@ TEST_CASE("truncated log-normal moments: untruncated closed form and brute-force
   }
 }
 
-TEST_CASE("size prior from mean, SD and n: errors sd/sqrt(n), sd/sqrt(2(n-1)); NLL zero at the measurement") {
+TEST_CASE("size prior from mean, SD and n: errors sd/sqrt(n), sd/sqrt(2(n-1)) - NLL zero at the measurement") {
   const fit::SizePrior p = from_yaml("{mean: 346, sd: 62, n: 400}");
   REQUIRE(p.kind == fit::SizePrior::Kind::moments);
   CHECK(p.mean_error == doctest::Approx(62.0 / 20.0));
@@ -125,7 +125,7 @@ TEST_CASE("size prior from a radius list: NLL = -sum ln p(r_i) of the truncated 
   CHECK_NOTHROW(p.check_support(100, 500, "t"));
 }
 
-TEST_CASE("size prior from a histogram of 4000 log-normal radii: its NLL is smallest near the truth; gradients") {
+TEST_CASE("size prior from a histogram of 4000 log-normal radii: its NLL is smallest near the truth - gradients") {
   std::mt19937_64 g(7);
   const double m = 320, s = 70;
   const double s2 = std::log1p((s / m) * (s / m));

@@ -59,7 +59,7 @@ Moments grid_moments(const fit::ForwardModel& model, const fit::FitData& d, cons
 
 }  // namespace
 
-TEST_CASE("posterior with a size prior: HMC agrees with grid integration; the prior shrinks the SDs of m_r and s_r") {
+TEST_CASE("posterior with a size prior: HMC agrees with grid integration - the prior shrinks the SDs of m_r and s_r") {
   constexpr int kQ = 30;
   constexpr double kTruthM = 200, kTruthS = 40;
   fit::ForwardSetup setup;

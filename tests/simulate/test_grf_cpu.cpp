@@ -154,7 +154,7 @@ TEST_CASE("cpu: spectral filter equals the reference's bit for bit") {
   CHECK(got[0] == 0.0f);
 }
 
-TEST_CASE("cpu: standardised field has mean 0 and population variance 1; 3-D Parseval") {
+TEST_CASE("cpu: standardised field has mean 0 and population variance 1 - 3-D Parseval") {
   const std::int64_t n = 48;
   const GrfSimulatorCpu sim(grid(n, 10.0, 96), {0.05}, Interior::grf);
   for (const std::uint64_t key : {1u, 2u, 7u}) {
@@ -340,7 +340,7 @@ TEST_CASE("cpu: GRF mean curve at n = 64 agrees with the LibTorch reference with
   }
 }
 
-TEST_CASE("cpu: bit-identical for 1, 2 and 3 threads; mean_intensities equals separate calls") {
+TEST_CASE("cpu: bit-identical for 1, 2 and 3 threads - mean_intensities equals separate calls") {
   const std::vector<double> q = linspace(0.005, 0.15, 40);
   const GridSpec g = grid(48, 10.0, 96);
   const Structure s = grf_particle();
@@ -368,7 +368,7 @@ TEST_CASE("cpu: bit-identical for 1, 2 and 3 threads; mean_intensities equals se
   CHECK_THROWS_AS(one.mean_intensities({s, bad}, keys), lnpsaxs::InputError);
 }
 
-TEST_CASE("cpu: FFTW wisdom is written once per grid and reused; a bad file is replaced") {
+TEST_CASE("cpu: FFTW wisdom is written once per grid and reused - a bad file is replaced") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("lnpsaxs-wisdom-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -410,7 +410,7 @@ TEST_CASE("cpu: input errors name the value at fault") {
   CHECK_THROWS_AS(GrfSimulatorCpu(g, {0.05}, Interior::homogeneous).noise_spectrum(1), lnpsaxs::InputError);
 }
 
-TEST_CASE("simulator interface: the factory builds each backend; auto is cpu without a GPU") {
+TEST_CASE("simulator interface: the factory builds each backend - auto is cpu without a GPU") {
   namespace sim = lnpsaxs::sim;
   const GridSpec g = grid(48, 10.0, 96);
   const std::vector<double> q = linspace(0.01, 0.15, 20);
