@@ -141,13 +141,9 @@ at::Tensor SizePrior::nll(const at::Tensor& m_r, const at::Tensor& s_r, double l
     case Kind::radii: {
       const auto [mu, sigma] = log_params(m_r, s_r);
       const at::Tensor lz = log_normal_mass((std::log(lower) - mu) / sigma, (std::log(upper) - mu) / sigma);
-      std::vector<double> lx;
       double sum_lx = 0;
-      for (double r : radii) {
-        lx.push_back(std::log(r - offset));
-        sum_lx += lx.back();
-      }
-      const at::Tensor x = at::tensor(lx, opt).unsqueeze(0);                 // [1, n]
+      for (double v : log_radii) sum_lx += v;
+      const at::Tensor x = at::tensor(log_radii, opt).unsqueeze(0);          // [1, n]
       const at::Tensor z = (x - mu.unsqueeze(1)) / sigma.unsqueeze(1);       // [R, n]
       const auto n = static_cast<double>(radii.size());
       return sum_lx + n * (at::log(sigma) + kHalfLn2Pi + lz) + 0.5 * (z * z).sum(1) - reference_nll;
@@ -236,7 +232,8 @@ SizePrior read_size_prior(const config::Record& r) {
         if (!(v - p.offset > 0)) {
           throw InputError(r.where("offset") + "radius " + num(v) + " A of " + p.file + " minus the offset is <= 0");
         }
-        s1 += std::log(v - p.offset);
+        p.log_radii.push_back(std::log(v - p.offset));
+        s1 += p.log_radii.back();
       }
       const auto n = static_cast<double>(p.radii.size());
       const double mean_l = s1 / n;

@@ -33,6 +33,7 @@ struct SizePrior {
   std::string file;                 ///< radii/binned: the file read
   std::string file_sha256;          ///< its content hash (part of the target's identity)
   std::vector<double> radii;        ///< radii: measured radii [Å]
+  std::vector<double> log_radii;    ///< radii: ln(radius − offset), made once by read_size_prior
   std::vector<double> edges;        ///< binned: bin edges [n_bins + 1] (midpoints between centres) [Å]
   std::vector<double> counts;       ///< binned: counts [n_bins]
   /// NLL of the data's own best description (radii: the untruncated log-normal fitted by maximum
