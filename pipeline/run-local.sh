@@ -5,13 +5,14 @@
 #                                [--shards N] [--run-dir DIR] [--force]
 #   pipeline/run-local.sh CONFIG status [--run-dir DIR]
 #
-# Stages run in order: sample simulate synth train fit analyze report. A stage whose outputs
+# Stages run in order: sample simulate synth train fit analyze posterior report. A stage whose outputs
 # are complete for this config is skipped (lnpsaxs-status); a killed stage resumes from its
 # checkpoint when the same command is rerun. --from S runs S and every later stage (earlier ones
 # must be complete); --only S runs S alone; --until S stops after S; --force remakes outputs.
-# The report is redone when an analysis file is newer than report/index.html.
+# The report is redone when an analysis or posterior file is newer than report/index.html.
 # Stages no fit target needs are not run: sample, simulate and train only for a surrogate target,
-# synth only for a synth: target (a batch of sphere fits runs fit, analyze and report alone).
+# synth only for a synth: target (a batch of sphere fits runs fit, analyze and report alone);
+# posterior (lnpsaxs-sample-posterior) only with posterior.enabled: true.
 # --shards N runs fit as N shards one after another (each on N ranks, as N SLURM array tasks would;
 # the last joins them): the global split of targets x restarts, tested like a cluster run.
 # Prints a status table at the end (stage, action, time, state, output).
@@ -20,7 +21,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${LNPSAXS_BIN:-$ROOT/build/bin}
-STAGES=(sample simulate synth train fit analyze report)
+STAGES=(sample simulate synth train fit analyze posterior report)
 
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
 [ $# -ge 1 ] || { usage; exit 2; }
@@ -64,19 +65,23 @@ while read -r _name model _restarts source; do
   [ "$model" = surrogate ] && NEEDS_TRAIN=1
   [[ "$source" == synth:* ]] && NEEDS_SYNTH=1
 done <<<"$FIT_TARGETS"
+POSTERIOR=$("$BIN/lnpsaxs-config" --config "$CONFIG" --get posterior.enabled)
 not_needed() {
   case "$1" in
     sample|simulate|train) [ -z "$NEEDS_TRAIN" ] ;;
     synth) [ -z "$NEEDS_SYNTH" ] ;;
+    posterior) [ "$POSTERIOR" != true ] ;;
     *) return 1 ;;
   esac
 }
+why_not_needed() { [ "$1" = posterior ] && echo "not enabled (posterior.enabled: false)" || echo "not needed (no fit target reads it)"; }
 
 # The report has no fingerprint of its own: it is out of date when an analysis file is newer.
 report_stale() {
   local index="$RUN_DIR/report/index.html"
   [ -f "$index" ] || return 1
-  [ -n "$(find "$RUN_DIR/analysis" -maxdepth 1 -name '*.h5' -newer "$index" 2>/dev/null | head -1)" ]
+  [ -n "$(find "$RUN_DIR/analysis" -maxdepth 1 -name '*.h5' -newer "$index" 2>/dev/null | head -1)" ] ||
+    [ -n "$(find "$RUN_DIR/posterior" -maxdepth 2 -name 'posterior.h5' -newer "$index" 2>/dev/null | head -1)" ]
 }
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -86,7 +91,7 @@ phase=before
 for stage in "${STAGES[@]}"; do
   [ "$stage" = "$FROM" ] && phase=run
   if [ -n "$ONLY" ]; then [ "$stage" = "$ONLY" ] && phase=run || phase=skip; fi
-  if [ "$phase" = before ] && not_needed "$stage"; then ACTION[$stage]="not needed"; continue; fi
+  if [ "$phase" = before ] && not_needed "$stage"; then ACTION[$stage]=$(why_not_needed "$stage" | cut -d' ' -f1-2); continue; fi
   if [ "$phase" = before ]; then
     if "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
       ACTION[$stage]="skipped (before --from)"
@@ -100,13 +105,13 @@ for stage in "${STAGES[@]}"; do
   fi
   if [ "$phase" = skip ] || [ "$phase" = done ]; then ACTION[$stage]="not requested"; continue; fi
   if not_needed "$stage"; then
-    ACTION[$stage]="not needed"
-    echo "== $stage: not needed (no fit target reads it)"
+    ACTION[$stage]=$(why_not_needed "$stage" | cut -d' ' -f1-2)
+    echo "== $stage: $(why_not_needed "$stage")"
     [ "$stage" = "$UNTIL" ] && phase=done
     continue
   fi
   note=""
-  [ -z "$FORCE" ] && [ "$stage" = report ] && report_stale && note=" (out of date: an analysis file is newer than report/index.html)"
+  [ -z "$FORCE" ] && [ "$stage" = report ] && report_stale && note=" (out of date: an analysis or posterior file is newer than report/index.html)"
   if [ -z "$FORCE" ] && [ -z "$note" ] && "$BIN/lnpsaxs-status" --config "$CONFIG" --run-dir "$RUN_DIR" --stage "$stage" --check; then
     ACTION[$stage]="skipped (complete)"
     echo "== $stage: complete for this config, skipped"
@@ -118,17 +123,19 @@ for stage in "${STAGES[@]}"; do
     if [ "$stage" = report ]; then
       "${LNPSAXS_PYTHON:-/usr/bin/python3}" "$ROOT/tools/report.py" "$RUN_DIR"
     else
-      [ -x "$BIN/lnpsaxs-$stage" ] || { echo "run-local: error: $BIN/lnpsaxs-$stage not built" >&2; exit 2; }
+      exe=lnpsaxs-$stage
+      [ "$stage" = posterior ] && exe=lnpsaxs-sample-posterior
+      [ -x "$BIN/$exe" ] || { echo "run-local: error: $BIN/$exe not built" >&2; exit 2; }
       set +e
       if [ "$stage" = fit ] && [ "$SHARDS" -gt 1 ]; then
         rc=0
         for ((i = 0; i < SHARDS && rc == 0; i++)); do
           echo "-- fit shard $i of $SHARDS"
-          mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" "${args[@]}" --shard "$i" --num-shards "$SHARDS"
+          mpiexec -n "$NP" "$BIN/$exe" "${args[@]}" --shard "$i" --num-shards "$SHARDS"
           rc=$?
         done
       else
-        mpiexec -n "$NP" "$BIN/lnpsaxs-$stage" "${args[@]}"
+        mpiexec -n "$NP" "$BIN/$exe" "${args[@]}"
         rc=$?
       fi
       set -e

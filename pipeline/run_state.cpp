@@ -47,7 +47,8 @@ StageState* find(std::vector<StageState>& states, const std::string& stage) {
 /// shard or a file since) and, for fit, the data files of its targets.
 void require_inputs(const config::Config& cfg, std::vector<StageState>& states) {
   std::map<std::string, std::vector<std::string>> inputs = {
-      {"simulate", {"sample"}}, {"train", {"simulate"}}, {"analyze", {"fit"}}, {"report", {"analyze"}}};
+      {"simulate", {"sample"}}, {"train", {"simulate"}}, {"analyze", {"fit"}}, {"posterior", {"analyze"}},
+      {"report", {"analyze"}}};
   std::vector<std::string> files;
   if (cfg.schema().find("fit.targets")) {
     for (const auto& r : cfg.records("fit.targets")) {
@@ -131,7 +132,8 @@ std::vector<StageState> run_state(const config::Config& cfg, const std::string& 
       } else {
         // A stage with shards may have no NAME.partial yet but shard files in progress.
         std::string part = info.state == io::OutputState::partial ? info.path : "";
-        if (part.empty() && (so.stage == "simulate" || so.stage == "synth" || so.stage == "fit")) {
+        if (part.empty() && (so.stage == "simulate" || so.stage == "synth" || so.stage == "fit" ||
+                              so.stage == "posterior")) {
           part = find_partial(so.stage == "simulate" ? fs::path(run_dir) / "curves" : p.parent_path());
         }
         if (!part.empty()) {
@@ -142,7 +144,7 @@ std::vector<StageState> run_state(const config::Config& cfg, const std::string& 
     }
     if (st.total == 0) {
       st.state = State::complete;
-      st.note = "nothing configured";
+      st.note = so.stage == "posterior" ? "not enabled (posterior.enabled: false)" : "nothing configured";
     } else if (st.complete == st.total) {
       st.state = State::complete;
     } else if (partial > 0) {

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     const auto states = pipeline::run_state(cfg, run_dir);
     bool found = stage.empty();
     for (const auto& s : states) found = found || s.stage == stage;
-    if (!found) throw InputError("--stage: no stage '" + stage + "' (sample simulate synth train fit analyze report)");
+    if (!found) throw InputError("--stage: no stage '" + stage + "' (sample simulate synth train fit analyze posterior report)");
     if (vm.count("check")) {
       if (stage.empty()) throw InputError("--check needs --stage");
       for (const auto& s : states) {

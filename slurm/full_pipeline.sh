@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Submits the whole lnpsaxs pipeline to SLURM: one job per stage, chained with
-# --dependency=afterok; simulate, synth and fit as job arrays (one shard per array task, each an
-# MPI job launched with srun; one rank per GPU on GPU nodes), each followed by a join job.
+# --dependency=afterok; simulate, synth, fit and posterior as job arrays (one shard per array task,
+# each an MPI job launched with srun; one rank per GPU on GPU nodes), each followed by a join job.
+# posterior (lnpsaxs-sample-posterior) is submitted only with posterior.enabled: true.
 #
 #   slurm/full_pipeline.sh CONFIG [--from STAGE] [--until STAGE] [--dry-run] [--force]
 #       [--run-dir DIR] [--bin DIR] [--account A] [--partition P] [--gpus-per-node G]
@@ -13,7 +14,7 @@
 # "nothing to do" and finish at once, so resubmitting after a failure continues the run.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-STAGES=(sample simulate synth train fit analyze report)
+STAGES=(sample simulate synth train fit analyze posterior report)
 usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }   # the comment block at the top
 [ $# -ge 1 ] || { usage; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
@@ -54,7 +55,7 @@ ACCOUNT=$(opt account); PARTITION=$(opt partition); GPUS=$(opt gpus-per-node)
 NTASKS=$(opt ntasks-per-node); CPUS=$(opt cpus-per-task); NODES=$(get slurm.nodes)
 SIGNAL=$(get slurm.signal_seconds); EXTRA=$(get slurm.extra); SETUP=$(get slurm.setup)
 [ "$GPUS" -gt 0 ] && NTASKS=$GPUS   # one MPI rank per GPU
-for s in simulate synth fit; do [ -n "${ARRAY[$s]:-}" ] || ARRAY[$s]=$(get "slurm.array.$s"); done
+for s in simulate synth fit posterior; do [ -n "${ARRAY[$s]:-}" ] || ARRAY[$s]=$(get "slurm.array.$s"); done
 for s in "${STAGES[@]}"; do [ -n "${TIME[$s]:-}" ] || TIME[$s]=$(get "slurm.time.$s"); done
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -78,11 +79,14 @@ while read -r name model r source; do
   if [ "$n_targets" -le 12 ]; then fit_summary+="${fit_summary:+, }$name ($model, $(commas "$r"))"
   elif [ "$n_targets" = 13 ]; then fit_summary+=", ..."; fi
 done <<<"$FIT_TARGETS"
-# Stages no fit target reads are not submitted (a sphere batch needs no surrogate, no synth).
+# Stages no fit target reads are not submitted (a sphere batch needs no surrogate, no synth), nor
+# posterior unless posterior.enabled.
+POSTERIOR=$(get posterior.enabled)
 not_needed() {
   case "$1" in
     sample|simulate|train) [ -z "$NEEDS_TRAIN" ] ;;
     synth) [ -z "$NEEDS_SYNTH" ] ;;
+    posterior) [ "$POSTERIOR" != true ] ;;
     *) return 1 ;;
   esac
 }
@@ -100,6 +104,11 @@ echo "  synth:    Table S2 cases [$(get synth.cases)] x $(commas "$(get synth.pa
 echo "  train:    surrogate width $(get train.width) x $(get train.blocks) residual blocks, $(commas "$(get train.epochs)") epochs, global batch $(get train.batch_size)"
 echo "  fit:      $n_targets target(s), $(commas "$n_restarts") restarts in all: ${fit_summary:-none};" \
      "$(commas "$(per_task "$n_restarts" "${ARRAY[fit]}")") restarts per array task (targets x restarts split by global index)"
+if [ "$POSTERIOR" = true ]; then
+  n_chains=$((n_targets * $(get posterior.chains)))
+  echo "  posterior: $(get posterior.chains) HMC chains per target, $(commas "$n_chains") in all, $(get posterior.warmup) warm-up + $(get posterior.draws) draws x $(get posterior.leapfrog_steps) leapfrog steps;" \
+       "$(commas "$(per_task "$n_chains" "${ARRAY[posterior]}")") chains per array task"
+fi
 echo "  analyze:  per target; report: $RUN_DIR/report/index.html"
 echo
 ranks_shape="$NODES x $NTASKS x $CPUS"
@@ -118,7 +127,7 @@ total_gpus=0
 for s in "${selected[@]}"; do
   case "$s" in
     sample|report) row "$s" 0 single "${TIME[$s]}" ;;
-    simulate|synth|fit) row "$s" "${ARRAY[$s]}" mpi "${TIME[$s]}"; row "$s-join" 0 single 00:30:00
+    simulate|synth|fit|posterior) row "$s" "${ARRAY[$s]}" mpi "${TIME[$s]}"; row "$s-join" 0 single 00:30:00
                         total_gpus=$((total_gpus + gpus_job * ARRAY[$s])) ;;
     train|analyze) row "$s" 0 mpi "${TIME[$s]}"; total_gpus=$((total_gpus + gpus_job)) ;;
   esac
@@ -186,7 +195,8 @@ for stage in "${STAGES[@]}"; do
   fi
   [ "$phase" = done ] && break
   if not_needed "$stage"; then
-    echo "# $stage: not needed (no fit target reads it), not submitted"
+    if [ "$stage" = posterior ]; then echo "# posterior: not enabled (posterior.enabled: false), not submitted"
+    else echo "# $stage: not needed (no fit target reads it), not submitted"; fi
     [ "$stage" = "$UNTIL" ] && phase=done
     continue
   fi
@@ -200,7 +210,12 @@ for stage in "${STAGES[@]}"; do
       EXPORT_EXTRA="" ;;
     train) submit train train.sbatch "$(dep simulate-join)" mpi --time="${TIME[train]}" ;;
     analyze) submit analyze analyze.sbatch "$(dep fit-join)" mpi --time="${TIME[analyze]}" ;;
-    report) submit report report.sbatch "$(dep analyze)" single --time="${TIME[report]}" ;;
+    posterior)  # chains start from analyze's medoids; the join adds the intervals to results.csv
+      submit posterior posterior.sbatch "$(dep analyze)" mpi --time="${TIME[posterior]}" --array="0-$((ARRAY[posterior] - 1))"
+      EXPORT_EXTRA=",LNPSAXS_STAGE=sample-posterior,LNPSAXS_SHARDS=${ARRAY[posterior]}"
+      submit posterior-join join.sbatch "$(dep posterior)" single --time=00:30:00
+      EXPORT_EXTRA="" ;;
+    report) submit report report.sbatch "$(dep analyze posterior-join)" single --time="${TIME[report]}" ;;
   esac
   [ "$stage" = "$UNTIL" ] && phase=done
 done

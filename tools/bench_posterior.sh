@@ -76,10 +76,10 @@ d = json.load(open(dream))
 names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["parameter_names"]]
 print("gold sphere, chi2 with sigma, against bumps DREAM:")
 for k, name in enumerate(names):
-    m, sd, mcse, ess = (f["summary/" + x][k] for x in ("mean", "sd", "mcse_mean", "ess_bulk"))
+    m, sd, mcse, mcse_sd, ess = (f["summary/" + x][k] for x in ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk"))
     r = d[name]
     zm = (m - r["mean"]) / math.hypot(mcse, r["mcse_mean"])
-    zs = (sd - r["sd"]) / math.hypot(sd / math.sqrt(2 * ess), r["mcse_sd"])
+    zs = (sd - r["sd"]) / math.hypot(mcse_sd, r["mcse_sd"])   # delta-method MCSE of an SD, both sides
     print(f"  {name}: lnpsaxs {m:.6g} +- {sd:.4g} (ESS {ess:.0f}); DREAM {r['mean']:.6g} +- {r['sd']:.4g} "
           f"(ESS {r['ess']:.0f}); z(mean) {zm:+.2f}, z(sd) {zs:+.2f}")
 print("speed:")

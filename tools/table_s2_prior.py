@@ -64,8 +64,8 @@ def summary(a):
     lines = []
     out = lines.append
     out("| case | parameter | truth | retained SD (no prior) | posterior SD, no prior | with prior | shrinks x | "
-        "posterior mean with prior | R-hat max (no / with) |")
-    out("|---|---|---|---|---|---|---|---|---|")
+        "posterior mean no / with prior | R-hat max (no / with) | N_eff (no / with) |")
+    out("|---|---|---|---|---|---|---|---|---|---|")
     for k in CASES:
         files = {}
         for tag, name in (("no", f"case{k}"), ("with", f"case{k}_prior")):
@@ -79,12 +79,13 @@ def summary(a):
         names = [n.decode() if isinstance(n, bytes) else n for n in files["no"].attrs["parameter_names"]]
         truth = files["no"].attrs.get("truth_values", [float("nan")] * len(names))
         rh = "/".join(f"{files[t].attrs['rhat_max']:.3f}" for t in ("no", "with"))
+        ne = "/".join(f"{float(files[t].attrs.get('effective_points', float('nan'))):.3g}" for t in ("no", "with"))
         for j, n in enumerate(names):
             sd0 = files["no"]["/summary/sd"][j]
             sd1 = files["with"]["/summary/sd"][j]
-            mean1 = files["with"]["/summary/mean"][j]
+            mean0, mean1 = files["no"]["/summary/mean"][j], files["with"]["/summary/mean"][j]
             ksd = np.std(kept[:, j], ddof=1) if kept is not None and len(kept) > 1 else float("nan")
-            out(f"| {k} | {n} | {truth[j]:.4g} | {ksd:.3g} | {sd0:.3g} | {sd1:.3g} | {sd0 / sd1:.2f} | {mean1:.4g} | {rh} |")
+            out(f"| {k} | {n} | {truth[j]:.4g} | {ksd:.3g} | {sd0:.3g} | {sd1:.3g} | {sd0 / sd1:.2f} | {mean0:.4g} / {mean1:.4g} | {rh} | {ne} |")
     text = "\n".join(lines)
     print(text)
     if a.markdown:
@@ -103,7 +104,7 @@ def main():
     c.add_argument("--particles", type=int, default=400)
     c.add_argument("--seed", type=int, default=1)
     # Sampler settings of the experiment: fewer iterations than the stage defaults (4 chains,
-    # 300 warm-up + 400 draws, 10 leapfrog steps) to fit 8 targets in ~15 min on 2 cores.
+    # 300 warm-up + 400 draws, 10 leapfrog steps) to fit 8 targets in ~25 min on 2 cores.
     c.set_defaults(posterior={"chains": 4, "warmup": 300, "draws": 400, "leapfrog_steps": 10})
     s = sub.add_parser("summary")
     s.add_argument("run")

@@ -174,13 +174,13 @@ Schema build() {
   s.add(string_key("slurm.extra", "\"\"", "extra sbatch arguments for every job"));
   s.add(int_key("slurm.signal_seconds", "300", 0, 86400,
                 "seconds before the time limit when a job is signalled to stop and requeue"));
-  for (const char* st : {"simulate", "synth", "fit"}) {
+  for (const char* st : {"simulate", "synth", "fit", "posterior"}) {
     s.add(int_key(std::string("slurm.array.") + st, "1", 1, 100000,
                   std::string("array tasks (shards) of ") + st));
   }
   for (const auto& [st, t] : std::vector<std::pair<std::string, std::string>>{
            {"sample", "00:10:00"}, {"simulate", "24:00:00"}, {"synth", "12:00:00"}, {"train", "12:00:00"},
-           {"fit", "12:00:00"}, {"analyze", "02:00:00"}, {"report", "00:30:00"}}) {
+           {"fit", "12:00:00"}, {"analyze", "02:00:00"}, {"posterior", "12:00:00"}, {"report", "00:30:00"}}) {
     s.add(string_key("slurm.time." + st, t, "wall-time limit of the " + st + " jobs (HH:MM:SS)"));
   }
 

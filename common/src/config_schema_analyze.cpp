@@ -57,6 +57,9 @@ void add_analyze_keys(Schema& s) {
 
 void add_posterior_keys(Schema& s) {
   // --- posterior sampling (lnpsaxs-sample-posterior; docs/posterior.md) ---------------------------
+  s.add(bool_key("posterior.enabled", "false",
+                 "run lnpsaxs-sample-posterior in the pipeline scripts (run-local.sh, full_pipeline.sh) after "
+                 "analyze, for every fit target; the stage can always be run by hand"));
   s.add(int_key("posterior.chains", "4", 1, 1e6, "HMC chains per target (>= 2 for R-hat; 4 or more recommended)"));
   s.add(int_key("posterior.warmup", "500", 0, 1e9, "warm-up iterations per chain (step size and metric adaptation; discarded)"));
   s.add(int_key("posterior.draws", "1000", 4, 1e9, "kept iterations per chain"));
@@ -75,6 +78,12 @@ void add_posterior_keys(Schema& s) {
                  "evaluate a rank's chains as one batched tensor problem (faster for the surrogate, on a GPU "
                  "above all); false: one chain at a time, so that every chain is bit-identical however the chains "
                  "are split over ranks and shards (BLAS rounds a row differently with the batch)"));
+  s.add(choice_key("posterior.residual_correlation", "auto", {"auto", "ess", "none"},
+                   "residuals correlated along q (model error of a surrogate, or misfit of a measured curve): ess "
+                   "tempers the likelihood by N_eff/N, N_eff the effective number of independent residuals at the "
+                   "fit's best restart, when their lag-1 autocorrelation exceeds 2/sqrt(N); none treats every point "
+                   "as independent; auto: ess for the log and composite losses (sigma unknown: the residuals are the "
+                   "noise model), none for chi2 (sigma is; the correlation is reported) (docs/posterior.md section 1)"));
   s.add(choice_key("posterior.start", "medoids", {"medoids", "best"},
                    "chain starts: medoids of analyze's groups (RUN/analysis/<name>.h5; the best retained restarts when "
                    "absent) or the best retained restarts of the fit"));

@@ -65,7 +65,16 @@ std::string target_fingerprint(const config::Config& cfg, const std::string& sta
 }
 }  // namespace
 
+std::string posterior_fingerprint(const config::Config& cfg, const std::string& fit_fingerprint) {
+  std::vector<std::string> keys;
+  for (const auto& k : cfg.schema().keys()) {
+    if (k.path.rfind("posterior.", 0) == 0 && k.path != "posterior.enabled") keys.push_back(k.path);
+  }
+  return sha256_hex(fit_fingerprint + "\nposterior: " + cfg.fingerprint(keys));
+}
+
 std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target) {
+  if (stage == "posterior" && !target.empty()) return posterior_fingerprint(cfg, fingerprint(cfg, "fit", target));
   if (!per_target(stage) || target.empty()) return cfg.fingerprint(sections(stage));
   if (!cfg.schema().find("fit.targets")) return cfg.fingerprint(sections(stage));
   for (const auto& r : cfg.records("fit.targets")) {
@@ -103,7 +112,7 @@ std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg) {
   for (double k : cfg.reals("synth.cases")) synth.outputs.push_back("targets/case-" + std::to_string(static_cast<int>(k)) + ".h5");
   out.push_back(synth);
   out.push_back({"train", {"surrogate/surrogate.h5"}, {}});
-  StageOutputs fit{"fit", {}, {}}, analyze{"analyze", {}, {}};
+  StageOutputs fit{"fit", {}, {}}, analyze{"analyze", {}, {}}, posterior{"posterior", {}, {}};
   if (cfg.schema().find("fit.targets")) {
     for (const auto& r : cfg.records("fit.targets")) {
       const std::string name = r.string("name");
@@ -119,8 +128,15 @@ std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg) {
       analyze.targets.push_back(m.name);
     }
   }
+  if (cfg.schema().find("posterior.enabled") && cfg.boolean("posterior.enabled")) {
+    for (const std::string& name : fit.targets) {
+      posterior.outputs.push_back("posterior/" + name + "/posterior.h5");
+      posterior.targets.push_back(name);
+    }
+  }
   out.push_back(fit);
   out.push_back(analyze);
+  out.push_back(posterior);
   return out;
 }
 

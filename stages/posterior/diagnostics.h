@@ -41,6 +41,7 @@ Chains rank_normalise(const Chains& ch);
 struct Summary {
   double mean = 0, sd = 0;
   double mcse_mean = 0;            ///< sd/√ESS_bulk-of-the-plain-split-draws
+  double mcse_sd = 0;              ///< √(var((θ − mean)²)/ESS((θ − mean)²))/(2 sd): the delta method
   double q05 = 0, q50 = 0, q95 = 0;  ///< quantiles (linear interpolation, type 7)
   double rhat = 0;                 ///< rank-normalised split R-hat, max with the folded one
   double ess_bulk = 0, ess_tail = 0;

@@ -9,6 +9,9 @@
 //   log / composite    the loss L(θ) read as a Gaussian with unknown variance σ² in the loss's
 //   (σ unknown)        residuals, σ marginalised under p(σ) ∝ 1/σ: log p(D|θ) = −(N/2)·ln L(θ) + const.
 // Plus, when the target has one, −NLL of the size prior (orthogonal size data).
+// Correlated residuals (posterior.residual_correlation: ess): when the residuals at the fit's best
+// restart are autocorrelated in q (lag-1 autocorrelation above Bartlett's 2/√N), the likelihood is
+// tempered by N_eff/N, N_eff the effective number of independent residuals (docs/posterior.md §1).
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -26,12 +29,32 @@ namespace lnpsaxs::posterior {
 /// An extra −log prior term of physical parameters [C, P] → [C] float64 (e.g. a size prior's NLL).
 using ExtraNll = std::function<at::Tensor(const at::Tensor&)>;
 
+/// Lag-1 autocorrelation of a series (mean removed): Σ(r_i − r̄)(r_i+1 − r̄)/Σ(r_i − r̄)². NaN for
+/// fewer than 3 values or a constant series.
+double lag1_autocorrelation(const std::vector<double>& r);
+
+/// The effective number of independent values of a residual series r over q (docs/posterior.md
+/// §1): N when its lag-1 autocorrelation is not above 2/√N (Bartlett's 95 % bound for white noise),
+/// else min(N, N/τ) with τ the integrated autocorrelation time of Geyer's initial monotone sequence
+/// (the ESS estimator of diagnostics.h applied along q). For AR(1) residuals N_eff → N(1 − φ)/(1 + φ).
+/// Throws std::invalid_argument for fewer than 4 values.
+double effective_points(const std::vector<double>& r);
+
+/// How the likelihood accounts for residuals correlated along q (posterior.residual_correlation).
+struct ResidualCorrelation {
+  bool temper = false;     ///< true (`ess`): temper the likelihood by N_eff/N; false (`none`): N_eff = N
+  std::vector<double> at;  ///< [P] physical parameters where the residuals are taken (the fit's best restart)
+};
+
 /// The sampled density of one target and the maps between its coordinates.
 struct TargetPosterior {
   fit::Layout layout;
   bool sample_scale = false;  ///< chi2: one more coordinate, t = ln s + c
   double scale_offset = 0;    ///< c
   std::string likelihood;     ///< how the likelihood was built, in words (output attribute)
+  std::int64_t n_points = 0;  ///< N, fitted points
+  double residual_rho = 0;    ///< lag-1 autocorrelation of the residuals at ResidualCorrelation::at (NaN: not taken)
+  double n_effective = 0;     ///< N_eff; the likelihood is tempered by N_eff/N (= N without tempering)
   LogDensity log_density;     ///< raw [C, D] → [C]
 
   std::int64_t dim() const { return static_cast<std::int64_t>(layout.size()) + (sample_scale ? 1 : 0); }
@@ -50,8 +73,11 @@ at::Tensor log_jacobian(const fit::Layout& layout, const at::Tensor& raw);
 /// The posterior of a target: `model` and `data` as the fit built them, `loss` its loss settings.
 /// A size prior in `loss` (loss.size_prior) adds −NLL to the log density once, in either likelihood
 /// (the fit's L·exp(2·NLL/N) is not used here); `extra` adds a further −log prior term.
-/// chi2 needs σ on every fitted point (the fit enforces it). Throws InputError otherwise.
+/// `corr` tempers the likelihood (never the priors) by N_eff/N of the residuals at corr.at.
+/// chi2 needs σ on every fitted point (the fit enforces it). Throws InputError otherwise, and for
+/// corr.at of the wrong size.
 TargetPosterior make_target_posterior(const fit::Layout& layout, const fit::ForwardModel& model, const fit::FitData& data,
-                                      const fit::LossSettings& loss, const ExtraNll& extra = {});
+                                      const fit::LossSettings& loss, const ExtraNll& extra = {},
+                                      const ResidualCorrelation& corr = {});
 
 }  // namespace lnpsaxs::posterior

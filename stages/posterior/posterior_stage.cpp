@@ -55,6 +55,11 @@ struct Settings {
   std::int64_t chains = 4;
   std::string start = "medoids";
   bool batch_chains = false;  ///< evaluate a rank's chains as one batch (faster; bits depend on the batch)
+  std::string residual_correlation = "auto";  ///< posterior.residual_correlation: auto, ess or none
+  /// Whether the likelihood of a target with this loss is tempered by N_eff/N.
+  bool temper(fit::LossKind kind) const {
+    return residual_correlation == "ess" || (residual_correlation == "auto" && kind != fit::LossKind::chi2);
+  }
 };
 
 Settings settings_of(const config::Config& cfg) {
@@ -69,6 +74,7 @@ Settings settings_of(const config::Config& cfg) {
   s.hmc.dense_metric = cfg.string("posterior.metric") == "dense";
   s.hmc.laplace = cfg.boolean("posterior.laplace_start");
   s.batch_chains = cfg.boolean("posterior.batch_chains");
+  s.residual_correlation = cfg.string("posterior.residual_correlation");
   return s;
 }
 
@@ -118,6 +124,36 @@ void choose_starts(const cli::StageContext& ctx, const Settings& st, Job& job) {
                                  std::min<std::size_t>(keep.size(), static_cast<std::size_t>(job.chains)), fits);
 }
 
+/// The physical parameters [P] of the fit's best restart (fits.h5 attribute best_restart), where
+/// the residual correlation of the likelihood is measured.
+std::vector<double> best_restart_params(const cli::StageContext& ctx, const Job& job) {
+  const std::size_t np = job.plan->layout.size();
+  const std::string fits = ctx.path("fits/" + job.name + "/fits.h5");
+  io::File f = io::File::open(fits, io::File::Mode::read);
+  const auto par = io::read_all<double>(io::open_dataset(f, "/params"));
+  const std::int64_t best = io::attr_int(f.id(), "best_restart");
+  if (best < 0 || static_cast<std::size_t>(best + 1) * np > par.size())
+    throw InputError(fits + ": attribute best_restart " + std::to_string(best) + " is not a row of /params");
+  return {par.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(best) * np),
+          par.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(best + 1) * np)};
+}
+
+/// Warns where the likelihood's independence assumption is doubtful (docs/posterior.md §1).
+void report_residual_correlation(const Job& j, const TargetPosterior& tp) {
+  const auto n = static_cast<double>(tp.n_points);
+  const auto np = static_cast<double>(tp.dim());
+  if (tp.n_effective < n && tp.n_effective < 2 * np) {
+    log::warn("{}: the residuals at the best fit carry about {:.3g} independent values (N_eff) for {} sampled parameters: "
+              "the posterior will be close to the prior box in some directions (the model does not describe these data "
+              "to within their noise)", j.name, tp.n_effective, tp.dim());
+  } else if (tp.n_effective >= n && tp.residual_rho > 2.0 / std::sqrt(n)) {
+    log::warn("{}: the residuals at the best fit are correlated along q (lag-1 autocorrelation {:.3f} > 2/sqrt(N) = {:.3f}) "
+              "but the likelihood treats the {} points as independent: its credible intervals are too narrow for a model "
+              "that misfits (posterior.residual_correlation: ess tempers it)", j.name, tp.residual_rho, 2.0 / std::sqrt(n),
+              tp.n_points);
+  }
+}
+
 io::Provenance provenance(const cli::StageContext& ctx, const Job& j) {
   return {ctx.info.name, ctx.cfg.sha256(), j.stage_sha, ctx.cfg.resolved_yaml()};
 }
@@ -142,6 +178,11 @@ void write_common_attrs(hid_t f, const Job& j, const Settings& st, const TargetP
   io::set_attr(f, "parameter_upper", p.layout.upper());
   if (p.target.spec.synth > 0) io::set_attr(f, "truth_values", p.target.truth_for(p.layout));
   io::set_attr(f, "likelihood", tp.likelihood);
+  io::set_attr(f, "fitted_points", tp.n_points);
+  io::set_attr(f, "residual_lag1_autocorrelation", tp.residual_rho);
+  io::set_attr(f, "effective_points", tp.n_effective);
+  io::set_attr(f, "likelihood_weight", tp.n_effective / static_cast<double>(tp.n_points));
+  io::set_attr(f, "residual_correlation", st.residual_correlation + (st.temper(p.loss.kind) ? " (tempered)" : " (not tempered)"));
   if (p.loss.size_prior.active()) io::set_attr(f, "size_prior", p.loss.size_prior.describe());
   io::set_attr(f, "prior", std::string("uniform on each parameter's fit box (parameter_lower, parameter_upper)") +
                                (tp.sample_scale ? "; flat on ln_scale" : ""));
@@ -368,6 +409,7 @@ bool join(const cli::StageContext& ctx, const Job& j, const Settings& st, const 
     column("mean", &Summary::mean);
     column("sd", &Summary::sd);
     column("mcse_mean", &Summary::mcse_mean);
+    column("mcse_sd", &Summary::mcse_sd);
     column("q05", &Summary::q05);
     column("q50", &Summary::q50);
     column("q95", &Summary::q95);
@@ -379,12 +421,12 @@ bool join(const cli::StageContext& ctx, const Job& j, const Settings& st, const 
   }
   // summary.csv: one row per parameter, the 90 % central credible interval.
   std::ostringstream csv;
-  csv << "parameter,unit,mean,sd,mcse_mean,q05,q50,q95,rhat,ess_bulk,ess_tail\n";
+  csv << "parameter,unit,mean,sd,mcse_mean,mcse_sd,q05,q50,q95,rhat,ess_bulk,ess_tail\n";
   const std::vector<std::string> units = j.plan->layout.units();
   for (std::int64_t p = 0; p < np; ++p) {
     const Summary& m = sum[static_cast<std::size_t>(p)];
     csv << names[static_cast<std::size_t>(p)] << "," << units[static_cast<std::size_t>(p)] << "," << csv_number(m.mean) << ","
-        << csv_number(m.sd) << "," << csv_number(m.mcse_mean) << "," << csv_number(m.q05) << "," << csv_number(m.q50) << ","
+        << csv_number(m.sd) << "," << csv_number(m.mcse_mean) << "," << csv_number(m.mcse_sd) << "," << csv_number(m.q05) << "," << csv_number(m.q50) << ","
         << csv_number(m.q95) << "," << csv_number(m.rhat) << "," << csv_number(m.ess_bulk) << "," << csv_number(m.ess_tail) << "\n";
   }
   io::write_text_atomic(ctx.path("posterior/" + j.name + "/summary.csv"), csv.str());
@@ -440,7 +482,6 @@ void run(cli::StageContext& ctx) {
   const std::vector<Plan> plans = fit::plans_of_run(ctx, specs, device);  // not resized below: jobs point into it
   std::vector<Job> jobs;
   std::int64_t total = 0;
-  const std::string own_sha = cfg.fingerprint({"posterior"});
   for (const Plan& plan : plans) {
     const fit::TargetSpec& s = plan.target.spec;
     Job j;
@@ -450,7 +491,7 @@ void run(cli::StageContext& ctx) {
       throw InputError(ctx.path("fits/" + s.name + "/fits.h5") +
                        " is missing, incomplete or was made under another config or data: run lnpsaxs-fit first");
     }
-    j.stage_sha = sha256_hex(j.plan->stage_sha + "\nposterior: " + own_sha);
+    j.stage_sha = stages::posterior_fingerprint(cfg, j.plan->stage_sha);
     j.chains = st.chains;
     j.split = {total, j.chains, 0};
     total += j.chains;
@@ -470,8 +511,12 @@ void run(cli::StageContext& ctx) {
     setup.surrogate_block_rows = 0;
     const fit::ForwardModel model(setup);
     const fit::FitData data = fit::make_fit_data(j.plan->target);
-    const TargetPosterior tp = make_target_posterior(j.plan->layout, model, data, j.plan->loss);
-    if (ctx.root()) log::info("{}: chains start from {}", j.name, j.start_source);
+    const TargetPosterior tp = make_target_posterior(j.plan->layout, model, data, j.plan->loss, {},
+                                                     {st.temper(j.plan->loss.kind), best_restart_params(ctx, j)});
+    if (ctx.root()) {
+      log::info("{}: chains start from {}", j.name, j.start_source);
+      report_residual_correlation(j, tp);
+    }
     if (!ctx.opts.vm.count("join-only") && j.split.part(ctx.opts.shard, ctx.opts.num_shards).size() > 0)
       sample_target(ctx, j, st, tp);
     if (ctx.root()) {

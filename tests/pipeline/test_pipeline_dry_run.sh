@@ -52,6 +52,19 @@ has "ends saying nothing was submitted" "\(dry run: nothing submitted\)" "$out"
 [ ! -e "$WORK/sbatch.calls" ] && pass "dry run never calls sbatch" || fail "dry run called sbatch: $(cat "$WORK/sbatch.calls")"
 [ ! -e "$WORK/paper" ] && pass "dry run creates no run directory" || fail "dry run created $WORK/paper"
 
+# --- posterior.enabled: a posterior array and its join between analyze and the report -----------------
+has "posterior not enabled: not submitted" "^# posterior: not enabled \(posterior.enabled: false\), not submitted" "$out"
+PP="$WORK/paper-posterior.yaml"
+{ cat "$PAPER"; printf '\nposterior:\n  enabled: true\n  chains: 8\n'; } > "$PP"
+out=$("$FP" "$PP" --dry-run --run-dir "$WORK/paper" --array posterior=4 2>&1) || fail "posterior dry run: $out"
+sb=$(line '^sbatch ' "$out")
+[ "$(wc -l <<<"$sb")" = 12 ] && pass "posterior.enabled: 12 sbatch commands (+ posterior, posterior-join)" || fail "sbatch commands: $sb"
+has "posterior: array 0-3 after analyze" "--job-name=lnpsaxs-posterior .*--array=0-3 --dependency=afterok:<analyze> .*posterior.sbatch$" "$sb"
+has "posterior-join: lnpsaxs-sample-posterior, 4 shards" "LNPSAXS_STAGE=sample-posterior,LNPSAXS_SHARDS=4 .*--dependency=afterok:<posterior> .*join.sbatch$" "$sb"
+has "report after analyze and posterior-join" "--job-name=lnpsaxs-report .*--dependency=afterok:<analyze>:<posterior-join> .*report.sbatch$" "$sb"
+has "plan: posterior chains per target and per task" "posterior: 8 HMC chains per target, 40 in all, .*10 chains per array task" "$out"
+[ -x "$LNPSAXS_SRC/slurm/posterior.sbatch" ] && pass "slurm/posterior.sbatch executable" || fail "slurm/posterior.sbatch not executable"
+
 # --- flags override the slurm: section (a CPU-only site) ------------------------------------------------
 out=$("$FP" "$PAPER" --dry-run --run-dir "$WORK/paper" --gpus-per-node 0 --ntasks-per-node 32 --cpus-per-task 2 \
       --array simulate=128 --array fit=16 --time fit=08:00:00 --account naiss2026-1-1 --partition cpu 2>&1) \

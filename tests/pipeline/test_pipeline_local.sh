@@ -80,6 +80,31 @@ done
 expect_exit 2 "--from fit, but the earlier stage 'sample' is not complete" "$RUN_LOCAL" "$CI" --run-dir "$WORK/empty" --from fit
 expect_exit 2 "unknown stage 'fitt'" "$RUN_LOCAL" "$CI" --run-dir "$WORK/empty" --from fitt
 
+# --- 3b. posterior.enabled: the posterior stage joins the same run ------------------------------------
+PC="$WORK/posterior.yaml"
+{ cat "$NEW"; printf '\nposterior:\n  enabled: true\n  chains: 2\n  warmup: 60\n  draws: 60\n  leapfrog_steps: 6\n'; } > "$PC"
+"$STATUS" --config "$NEW" --run-dir "$L" --stage posterior | grep -qE "^posterior +complete .*not enabled \(posterior.enabled: false\)" \
+  && pass "lnpsaxs-status: posterior not enabled by default" || fail "status of posterior: $("$STATUS" --config "$NEW" --run-dir "$L")"
+"$STATUS" --config "$PC" --run-dir "$L" --stage posterior --check; rc=$?
+[ $rc = 3 ] && pass "posterior.enabled: the stage is missing before it runs" || fail "posterior --check exit $rc before the run"
+"$RUN_LOCAL" "$PC" --run-dir "$L" --np 2 > "$WORK/post.log" 2>&1; rc=$?
+[ $rc = 0 ] && pass "run-local.sh with posterior.enabled exits 0" || fail "posterior run exit $rc: $(tail -20 "$WORK/post.log")"
+bad=""
+for st in sample simulate synth train fit analyze; do grep -qE "^$st +skipped \(complete\)" "$WORK/post.log" || bad+=" $st"; done
+[ -z "$bad" ] && pass "posterior.enabled: upstream stages skipped (posterior.* is not in their fingerprints)" || fail "not skipped:$bad"
+grep -qE "^posterior +ran +[0-9.]+s" "$WORK/post.log" && grep -qE "^report +ran " "$WORK/post.log" \
+  && pass "posterior ran, then the report" || fail "posterior/report did not run: $(grep -E '^(posterior|report) ' "$WORK/post.log")"
+bad=""
+for t in $(targets "$PC"); do [ -f "$L/posterior/$t/posterior.h5" ] || bad+=" $t"; done
+[ -z "$bad" ] && pass "posterior.h5 for every target" || fail "no posterior.h5 for:$bad"
+head -1 "$L/results.csv" | grep -q "post_q05_m_r" && pass "results.csv has the credible intervals (post_q05_m_r ...)" \
+  || fail "results.csv header: $(head -1 "$L/results.csv")"
+"$STATUS" --config "$PC" --run-dir "$L" --stage posterior --check && pass "lnpsaxs-status: posterior complete" \
+  || fail "posterior not complete: $("$STATUS" --config "$PC" --run-dir "$L")"
+"$RUN_LOCAL" "$PC" --run-dir "$L" --np 2 > "$WORK/post2.log" 2>&1 || fail "posterior rerun failed"
+grep -qE "^posterior +skipped \(complete\)" "$WORK/post2.log" && grep -qE "^report +skipped \(complete\)" "$WORK/post2.log" \
+  && pass "rerun: posterior and report skipped" || fail "rerun: $(grep -E '^(posterior|report) ' "$WORK/post2.log")"
+
 # --- 4. SIGKILL in the middle of simulate, then the same command --------------------------------------
 SLOW="$WORK/slow.yaml"   # ~10 s of simulate on 2 cores, a checkpoint every 2 curves per rank
 sed -e 's/^  realisations: 2$/  realisations: 48/' -e 's/^  checkpoint_items: 4$/  checkpoint_items: 2/' "$CI" > "$SLOW"

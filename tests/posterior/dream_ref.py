@@ -112,8 +112,12 @@ def posterior(a):
         c = points[:, :, k].T  # [chains, draws]
         e = ess(c)
         sd = float(c.std(ddof=1))
+        # MCSE of the SD by the delta method on the variance, the mean of y = (x - mean)^2
+        # (as lnpsaxs' diagnostics and the posterior R package do): sd(y)/sqrt(ESS(y))/(2 sd).
+        y = (c - c.mean()) ** 2
+        mcse_sd = float(y.std(ddof=1) / math.sqrt(ess(y)) / (2 * sd))
         out[name] = {"mean": float(c.mean()), "sd": sd, "ess": float(e), "mcse_mean": sd / math.sqrt(e),
-                     "mcse_sd": sd / math.sqrt(2 * e)}
+                     "mcse_sd": mcse_sd}
     out["draws"] = int(points.shape[0] * points.shape[1])
     print(json.dumps(out))
 

@@ -53,6 +53,44 @@ TEST_CASE("AR(1) chains: ESS = N (1 - phi) / (1 + phi)") {
   }
 }
 
+TEST_CASE("MCSE of the SD: the spread of the SD over independent replicates") {
+  // Truth by brute force: the SD of the sample SD over 400 independent replicates of 4 chains x
+  // 500 draws, against the mean reported mcse_sd: normal i.i.d. draws (theory sd/sqrt(2N)), AR(1)
+  // draws (phi 0.6) and exponential draws (kurtosis 9: twice the normal-theory value, the case of
+  // a skewed marginal such as a background cut at 0).
+  for (int kind = 0; kind < 3; ++kind) {
+    std::mt19937_64 g(100 + static_cast<unsigned>(kind));
+    std::normal_distribution<double> z;
+    std::exponential_distribution<double> e(1.0);
+    std::vector<double> sds, mcses;
+    for (int rep = 0; rep < 400; ++rep) {
+      Chains c{4, 500, {}};
+      for (int k = 0; k < 4; ++k) {
+        double x = z(g) / 0.8;
+        for (int i = 0; i < 500; ++i) {
+          if (kind == 1) {
+            x = 0.6 * x + z(g);
+            c.x.push_back(x);
+          } else {
+            c.x.push_back(kind == 0 ? z(g) : e(g));
+          }
+        }
+      }
+      const Summary s = summarise(c);
+      sds.push_back(s.sd);
+      mcses.push_back(s.mcse_sd);
+    }
+    double m = 0, v = 0, mc = 0;
+    for (double x : sds) m += x / 400;
+    for (double x : sds) v += (x - m) * (x - m) / 399;
+    for (double x : mcses) mc += x / 400;
+    CAPTURE(kind);
+    CHECK(mc == doctest::Approx(std::sqrt(v)).epsilon(0.15));
+    if (kind == 0) CHECK(mc == doctest::Approx(1 / std::sqrt(2.0 * 2000)).epsilon(0.1));
+    if (kind == 2) CHECK(mc == doctest::Approx(std::sqrt(2.0 / 2000)).epsilon(0.15));  // 2x the normal theory
+  }
+}
+
 TEST_CASE("chains in different places, or one chain drifting, give R-hat > 1.01") {
   CHECK(summarise(ar1(4, 1000, 0.5, 3, 0.5)).rhat > 1.05);
   // A single chain whose halves disagree (a trend): split R-hat catches what plain R-hat cannot.

@@ -47,7 +47,7 @@ for k, name in enumerate(names):
     m, sd = f["summary/mean"][k], f["summary/sd"][k]
     mcse_m = f["summary/mcse_mean"][k]
     ess = f["summary/ess_bulk"][k]
-    mcse_sd = sd / math.sqrt(2 * ess)
+    mcse_sd = f["summary/mcse_sd"][k]
     r = d[name]
     zm = (m - r["mean"]) / math.hypot(mcse_m, r["mcse_mean"])
     zs = (sd - r["sd"]) / math.hypot(mcse_sd, r["mcse_sd"])

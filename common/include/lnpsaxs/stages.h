@@ -28,6 +28,12 @@ namespace lnpsaxs::stages {
 /// fingerprint.
 std::string fingerprint(const config::Config& cfg, const std::string& stage, const std::string& target = "");
 
+/// The stage_sha256 of a target's posterior (lnpsaxs-sample-posterior) whose fit outputs carry
+/// `fit_fingerprint`: that and every posterior.* key but posterior.enabled (which only says whether
+/// the pipeline scripts run the stage). fingerprint(cfg, "posterior", name) is this for a
+/// configured target.
+std::string posterior_fingerprint(const config::Config& cfg, const std::string& fit_fingerprint);
+
 /// Whether `name` is a record of fit.targets under `cfg`.
 bool is_configured_target(const config::Config& cfg, const std::string& name);
 
@@ -41,8 +47,9 @@ std::string command_line_fit_fingerprint(const config::Config& cfg, const std::s
 struct StageOutputs {
   std::string stage;
   std::vector<std::string> outputs;
-  std::vector<std::string> targets;  ///< fit/analyze: the target of each output, else empty
+  std::vector<std::string> targets;  ///< fit/analyze/posterior: the target of each output, else empty
 };
+/// posterior has outputs only with posterior.enabled (the pipeline scripts then run it).
 std::vector<StageOutputs> pipeline_outputs(const config::Config& cfg);
 
 }  // namespace lnpsaxs::stages
