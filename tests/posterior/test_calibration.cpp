@@ -17,28 +17,18 @@
 #include "diagnostics.h"
 #include "hmc.h"
 #include "log_density.h"
+#include "sphere_posterior_fixture.h"
 
 using namespace lnpsaxs::posterior;
+namespace testing = lnpsaxs::posterior::testing;
 namespace fit = lnpsaxs::fit;
 
 TEST_CASE("sphere model, 200 noisy curves: 90 % credible intervals cover the truth 85-95 % of the time") {
   constexpr int kCurves = 200, kChainsPer = 2, kQ = 30;
   constexpr double kNoise = 0.05;  // sigma = 5 % of I
-  fit::ForwardSetup setup;
-  setup.model = fit::Model::sphere;
-  for (int i = 0; i < kQ; ++i) setup.q.push_back(0.004 + (0.09 - 0.004) * i / (kQ - 1));
-  setup.norm_begin = 0;
-  setup.norm_end = kQ;
-  setup.truncation_lower = 20;
-  setup.truncation_upper = 400;
-  setup.nodes = 24;
-  setup.rule = fit::QuadratureRule::log_radius;
-  setup.dtype = c10::kDouble;
+  const fit::ForwardSetup setup = testing::sphere_setup(0.004, 0.09, kQ, 20, 400, 24, fit::QuadratureRule::log_radius);
   const fit::ForwardModel model(setup);
-  fit::Boxes boxes;
-  boxes.m_r = {90, 140};
-  boxes.s_r = {8, 30};
-  const fit::Layout layout(fit::Model::sphere, false, boxes);
+  const fit::Layout layout = testing::sphere_layout({90, 140}, {8, 30});
 
   // Truth from the prior, data with Gaussian noise.
   std::mt19937_64 g(20261202);
@@ -96,22 +86,7 @@ TEST_CASE("sphere model, 200 noisy curves: 90 % credible intervals cover the tru
   for (int k = 0; k < kCurves; ++k) {
     double rhat_curve = 0;
     for (int par = 0; par < 3; ++par) {
-      Chains ch{kChainsPer, s.draws, {}};
-      std::vector<double> raw_rows;
-      for (int c = 0; c < kChainsPer; ++c) {
-        const std::int64_t chain = k * kChainsPer + c;
-        for (std::int64_t i = 0; i < s.draws; ++i) {
-          const double* row = &res.position[static_cast<std::size_t>((chain * s.draws + i) * 3)];
-          double v = row[2];
-          if (par < 2) {
-            double phys[2];
-            layout.physical_from_raw(row, phys);
-            v = phys[par];
-          }
-          ch.x.push_back(v);
-        }
-      }
-      const Summary sm = summarise(ch);
+      const Summary sm = summarise(testing::chain_draws(res, layout, k * kChainsPer, kChainsPer, s.draws, 3, par));
       const double t = truth[static_cast<std::size_t>(3 * k + par)];
       covered[par] += (sm.q05 <= t && t <= sm.q95) ? 1 : 0;
       rhat_curve = std::max(rhat_curve, sm.rhat);

@@ -16,8 +16,10 @@
 #include "diagnostics.h"
 #include "hmc.h"
 #include "log_density.h"
+#include "sphere_posterior_fixture.h"
 
 using namespace lnpsaxs::posterior;
+namespace testing = lnpsaxs::posterior::testing;
 namespace fit = lnpsaxs::fit;
 
 namespace {
@@ -54,21 +56,9 @@ TEST_CASE("effective number of residuals: N for white noise, N(1 - phi)/(1 + phi
 
 TEST_CASE("make_target_posterior tempers the likelihood, not the prior, by N_eff/N of the residuals at the best fit") {
   constexpr int kQ = 120;
-  fit::ForwardSetup setup;
-  setup.model = fit::Model::sphere;
-  for (int i = 0; i < kQ; ++i) setup.q.push_back(0.004 + (0.09 - 0.004) * i / (kQ - 1));
-  setup.norm_begin = 0;
-  setup.norm_end = kQ;
-  setup.truncation_lower = 20;
-  setup.truncation_upper = 400;
-  setup.nodes = 24;
-  setup.rule = fit::QuadratureRule::log_radius;
-  setup.dtype = c10::kDouble;
+  const fit::ForwardSetup setup = testing::sphere_setup(0.004, 0.09, kQ, 20, 400, 24, fit::QuadratureRule::log_radius);
   const fit::ForwardModel model(setup);
-  fit::Boxes boxes;
-  boxes.m_r = {90, 140};
-  boxes.s_r = {8, 30};
-  const fit::Layout layout(fit::Model::sphere, false, boxes);
+  const fit::Layout layout = testing::sphere_layout({90, 140}, {8, 30});
   std::mt19937_64 g(11);
   fit::FitData d;
   d.eval_begin = d.fit_begin = d.support_begin = 0;
@@ -112,21 +102,9 @@ TEST_CASE("correlated noise, 100 sphere curves: tempered 90 % intervals cover th
   // likelihood is the stage's σ-unknown reading, −(N_w/2)·ln L with L the mean squared log residual
   // (free ln s), N_w = N (untempered) or N_eff = effective_points of the residuals at the truth.
   constexpr int kCurves = 100, kChainsPer = 2, kQ = 120;
-  fit::ForwardSetup setup;
-  setup.model = fit::Model::sphere;
-  for (int i = 0; i < kQ; ++i) setup.q.push_back(0.004 + (0.09 - 0.004) * i / (kQ - 1));
-  setup.norm_begin = 0;
-  setup.norm_end = kQ;
-  setup.truncation_lower = 20;
-  setup.truncation_upper = 400;
-  setup.nodes = 24;
-  setup.rule = fit::QuadratureRule::log_radius;
-  setup.dtype = c10::kDouble;
+  const fit::ForwardSetup setup = testing::sphere_setup(0.004, 0.09, kQ, 20, 400, 24, fit::QuadratureRule::log_radius);
   const fit::ForwardModel model(setup);
-  fit::Boxes boxes;
-  boxes.m_r = {90, 140};
-  boxes.s_r = {8, 30};
-  const fit::Layout layout(fit::Model::sphere, false, boxes);
+  const fit::Layout layout = testing::sphere_layout({90, 140}, {8, 30});
 
   std::mt19937_64 g(20261203);
   std::uniform_real_distribution<double> u01(0, 1);
@@ -175,21 +153,7 @@ TEST_CASE("correlated noise, 100 sphere curves: tempered 90 % intervals cover th
     int covered[3] = {0, 0, 0};
     for (int k = 0; k < kCurves; ++k) {
       for (int par = 0; par < 3; ++par) {
-        Chains ch{kChainsPer, s.draws, {}};
-        for (int c = 0; c < kChainsPer; ++c) {
-          const std::int64_t chain = k * kChainsPer + c;
-          for (std::int64_t i = 0; i < s.draws; ++i) {
-            const double* row = &res.position[static_cast<std::size_t>((chain * s.draws + i) * 3)];
-            double v = row[2];
-            if (par < 2) {
-              double ph[2];
-              layout.physical_from_raw(row, ph);
-              v = ph[par];
-            }
-            ch.x.push_back(v);
-          }
-        }
-        const Summary sm = summarise(ch);
+        const Summary sm = summarise(testing::chain_draws(res, layout, k * kChainsPer, kChainsPer, s.draws, 3, par));
         const double t = truth[static_cast<std::size_t>(3 * k + par)];
         covered[par] += (sm.q05 <= t && t <= sm.q95) ? 1 : 0;
       }

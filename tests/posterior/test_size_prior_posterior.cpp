@@ -15,10 +15,12 @@
 #include "diagnostics.h"
 #include "hmc.h"
 #include "log_density.h"
+#include "sphere_posterior_fixture.h"
 #include "lnpsaxs/config.h"
 #include "target.h"
 
 using namespace lnpsaxs::posterior;
+namespace testing = lnpsaxs::posterior::testing;
 namespace fit = lnpsaxs::fit;
 
 namespace {
@@ -30,13 +32,13 @@ struct Moments {
 /// Posterior mean and SD of (m_r, s_r) on a fine grid of the physical box, density
 /// exp(−(N/2) ln L − NLL) (uniform prior on the box).
 Moments grid_moments(const fit::ForwardModel& model, const fit::FitData& d, const fit::LossSettings& ls,
-                     const fit::Boxes& b, int n) {
+                     std::pair<double, double> m_box, std::pair<double, double> s_box, int n) {
   c10::NoGradGuard ng;
   std::vector<double> pts;
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < n; ++j) {
-      pts.push_back(b.m_r.first + (b.m_r.second - b.m_r.first) * (i + 0.5) / n);
-      pts.push_back(b.s_r.first + (b.s_r.second - b.s_r.first) * (j + 0.5) / n);
+      pts.push_back(m_box.first + (m_box.second - m_box.first) * (i + 0.5) / n);
+      pts.push_back(s_box.first + (s_box.second - s_box.first) * (j + 0.5) / n);
     }
   }
   const at::Tensor p = at::tensor(pts, at::kDouble).view({n * n, 2});
@@ -62,21 +64,9 @@ Moments grid_moments(const fit::ForwardModel& model, const fit::FitData& d, cons
 TEST_CASE("posterior with a size prior: HMC agrees with grid integration - the prior shrinks the SDs of m_r and s_r") {
   constexpr int kQ = 30;
   constexpr double kTruthM = 200, kTruthS = 40;
-  fit::ForwardSetup setup;
-  setup.model = fit::Model::sphere;
-  for (int i = 0; i < kQ; ++i) setup.q.push_back(0.003 + (0.012 - 0.003) * i / (kQ - 1));
-  setup.norm_begin = 0;
-  setup.norm_end = kQ;
-  setup.truncation_lower = 20;
-  setup.truncation_upper = 600;
-  setup.nodes = 48;
-  setup.rule = fit::QuadratureRule::fixed_log_radius;
-  setup.dtype = c10::kDouble;
+  const fit::ForwardSetup setup = testing::sphere_setup(0.003, 0.012, kQ, 20, 600, 48, fit::QuadratureRule::fixed_log_radius);
   const fit::ForwardModel model(setup);
-  fit::Boxes boxes;
-  boxes.m_r = {150, 250};
-  boxes.s_r = {10, 90};
-  const fit::Layout layout(fit::Model::sphere, false, boxes);
+  const fit::Layout layout = testing::sphere_layout({150, 250}, {10, 90});
 
   // Noisy curve (10 % noise; q R ≤ 2.4, nearly the Guinier regime: one size moment is measured), normalised like the fit's data (the loss compares normalised curves).
   fit::FitData d;
@@ -115,22 +105,13 @@ TEST_CASE("posterior with a size prior: HMC agrees with grid integration - the p
   for (int run = 0; run < 2; ++run) {
     const fit::LossSettings& ls = run == 0 ? plain : with;
     const TargetPosterior tp = make_target_posterior(layout, model, d, ls);
-    const Moments grid = grid_moments(model, d, ls, boxes, 400);
+    const Moments grid = grid_moments(model, d, ls, {150, 250}, {10, 90}, 400);
     std::vector<double> phys;
     for (int c = 0; c < 4; ++c) phys.insert(phys.end(), {kTruthM - 6 + 4 * c, kTruthS + 3 - 2 * c});
     const std::vector<std::uint64_t> keys{11, 12, 13, 14};
     const HmcResult res = run_hmc(tp.log_density, tp.raw_starts(phys), keys, s);
     for (int par = 0; par < 2; ++par) {
-      Chains ch{4, s.draws, {}};
-      for (std::int64_t c = 0; c < 4; ++c) {
-        for (std::int64_t i = 0; i < s.draws; ++i) {
-          const double* row = &res.position[static_cast<std::size_t>((c * s.draws + i) * 2)];
-          double v[2];
-          layout.physical_from_raw(row, v);
-          ch.x.push_back(v[par]);
-        }
-      }
-      const Summary sm = summarise(ch);
+      const Summary sm = summarise(testing::chain_draws(res, layout, 0, 4, s.draws, 2, par));
       const std::string name = par == 0 ? "m_r" : "s_r";
       MESSAGE(std::string(run == 0 ? "without" : "with") << " size prior, " << name << ": HMC " << sm.mean << " +- " << sm.sd
                                               << " (MCSE " << sm.mcse_mean << ", R-hat " << sm.rhat << "); grid "
